@@ -1,0 +1,3 @@
+from sclesion.cli import main
+
+raise SystemExit(main())
