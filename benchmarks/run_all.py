@@ -1,0 +1,30 @@
+"""Run every benchmark of the project (``benchmarks/bench_*.py``), one after the other.
+
+Usage: ``python benchmarks/run_all.py [NAME ...]`` (e.g. ``metrics`` runs only ``bench_metrics.py``).
+Each benchmark prints its own table of our figures beside the reference tool's, with ratios.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    here = Path(__file__).resolve().parent
+    scripts = sorted(here.glob("bench_*.py"))
+    if argv:
+        scripts = [s for s in scripts if any(name in s.stem for name in argv)]
+    failed = []
+    for script in scripts:
+        print(f"\n=== {script.name} ===", flush=True)
+        if subprocess.run([sys.executable, str(script)]).returncode != 0:
+            failed.append(script.name)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,25 @@
+"""``sclesion book``: execute the notebooks on a profile and build the book."""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="demo", help="demo, smoke, paper, or a path to a profile YAML")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override a profile parameter (VALUE is read as YAML), e.g. -p bids_root /data")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="execute only notebooks whose name contains NAME (repeatable); no rendering")
+    parser.add_argument("--no-render", action="store_true", help="execute the notebooks, skip jupyter-book")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sclesion.book import build
+
+    overrides = {name: yaml.safe_load(value) for name, value in args.parameter}
+    result = build(args.profile, overrides=overrides, only=args.only, render=not args.no_render)
+    print(f"done: {result}")
+    return 0
