@@ -11,6 +11,7 @@ from sclesion.cli import main
 from sclesion.errors import InputError
 from sclesion.split import (
     attach_split,
+    ensure_split,
     make_split,
     n_test_subjects,
     read_exclusions,
@@ -182,3 +183,34 @@ def test_site_yaml_without_split_role_gets_the_study_role(tmp_path):
 def test_repository_site_yamls_give_the_study_roles():
     train_only, test_only = site_roles()
     assert set(train_only) == {"NYU"} and set(test_only) == {"BWH", "UCSF"}
+
+
+def small_bids(root, ids_sites):
+    for pid, _ in ids_sites:
+        path = root / pid / "anat" / f"{pid}_acq-ax_T2w.nii.gz"
+        path.parent.mkdir(parents=True)
+        nib.save(nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4)), path)
+    (root / "participants.tsv").write_text("participant_id\tsite\n" + "".join(f"{p}\t{s}\n" for p, s in ids_sites))
+    return root
+
+
+def test_ensure_split_writes_then_reproduces_then_keeps_a_hand_edited_file(tmp_path):
+    root = small_bids(tmp_path / "bids", [(f"sub-tum{i}", "TUM") for i in range(1, 6)])
+    path = tmp_path / "split.tsv"
+    first, status = ensure_split(root, path)
+    assert status == "written" and path.is_file()
+    again, status = ensure_split(root, path)
+    assert status == "reproduced"
+    pd.testing.assert_frame_equal(first, again)
+    edited = first.assign(split=["test"] * 5)
+    write_split(edited, path)
+    kept, status = ensure_split(root, path)
+    assert status == "kept" and kept["split"].tolist() == ["test"] * 5
+
+
+def test_ensure_split_rejects_a_file_for_another_dataset(tmp_path):
+    root = small_bids(tmp_path / "bids", [("sub-tum1", "TUM"), ("sub-tum2", "TUM")])
+    path = tmp_path / "split.tsv"
+    path.write_text("participant_id\tsite\tsplit\nsub-tum1\tTUM\ttrain\nsub-other\tTUM\ttest\n")
+    with pytest.raises(InputError, match=r"split.tsv: split file does not fit .*1 subject\(s\) not in the dataset"):
+        ensure_split(root, path)

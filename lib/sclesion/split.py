@@ -230,3 +230,43 @@ def attach_split(dataset: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
         row = merged[differs].iloc[0]
         raise InputError(f"{row['participant_id']} has site {row['site']} but {row['site_split']} in the split")
     return merged.drop(columns="site_split")
+
+
+def ensure_split(
+    bids_root: str | Path, split_path: str | Path, exclusions_path: str | Path | None = None, seed: int = SEED,
+    test_fraction: float = TEST_FRACTION,
+) -> tuple[pd.DataFrame, str]:
+    """Use the split file if it exists (checking it fits the dataset), else compute and write it.
+
+    An existing file is kept even when it differs from the regenerated split (e.g. a split you received from
+    the authors), provided it lists exactly the dataset's subjects minus the exclusions, with their sites.
+
+    Returns
+    -------
+    split : pandas.DataFrame
+        The split in use (columns ``participant_id``, ``site``, ``split``).
+    status : str
+        ``"written"``, ``"reproduced"`` (the file equals the regenerated split) or ``"kept"`` (it differs).
+
+    Raises
+    ------
+    InputError
+        If an existing file lists other subjects or sites than the dataset minus the exclusions.
+    """
+    regenerated = split_dataset(bids_root, exclusions_path, seed, test_fraction)
+    split_path = Path(split_path)
+    if not split_path.exists():
+        write_split(regenerated, split_path)
+        return regenerated, "written"
+    existing = read_split(split_path)
+    ours = regenerated[["participant_id", "site"]].fillna(NA)
+    theirs = existing[["participant_id", "site"]].fillna(NA).sort_values("participant_id").reset_index(drop=True)
+    if not ours.equals(theirs):
+        extra = sorted(set(theirs["participant_id"]) - set(ours["participant_id"]))
+        missing = sorted(set(ours["participant_id"]) - set(theirs["participant_id"]))
+        detail = (f"lists {len(extra)} subject(s) not in the dataset (e.g. {extra[0]})" if extra else
+                  f"lacks {len(missing)} subject(s) of the dataset (e.g. {missing[0]})" if missing else
+                  "gives other sites than participants.tsv")
+        raise InputError(f"split file does not fit {bids_root}: it {detail}; delete it to regenerate", split_path)
+    same = existing.sort_values("participant_id").reset_index(drop=True)["split"].equals(regenerated["split"])
+    return existing, "reproduced" if same else "kept"
