@@ -18,8 +18,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
 from scipy import ndimage
 from tqdm.auto import tqdm
 
@@ -118,13 +118,20 @@ def plot_flowchart(counts: pd.DataFrame, paper: pd.DataFrame | None = None) -> F
     paper : pandas.DataFrame, optional
         From :func:`paper_counts`; printed in grey under our numbers.
     """
-    sites = site_order(counts["site"])
+    # left to right: train-only sites, sites on both sides, test-only sites (so that arrows do not cross)
+    roles = counts.groupby("site")["split"].agg(lambda s: 0 if set(s) == {"train"} else 2 if set(s) == {"test"} else 1)
+    sites = sorted(site_order(counts["site"]), key=lambda s: roles[s])
     fig, ax = plt.subplots(figsize=(2.4 * max(len(sites), 2) + 1, 4.6))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.axis("off")
     site_x = {s: (i + 0.5) / len(sites) for i, s in enumerate(sites)}
-    split_x = {"train": 0.3, "test": 0.7}
+    split_x = {}
+    for split, default in zip(SPLIT_ORDER, (0.3, 0.7)):
+        feeding = counts.loc[counts["split"] == split, "site"]
+        split_x[split] = float(np.mean([site_x[s] for s in feeding])) if len(feeding) else default
+    if abs(split_x["train"] - split_x["test"]) < 0.3:
+        split_x = {"train": 0.3, "test": 0.7}
 
     def numbers(table: pd.DataFrame | None, mask_site=None, mask_split=None) -> str | None:
         if table is None:
@@ -153,7 +160,7 @@ def plot_flowchart(counts: pd.DataFrame, paper: pd.DataFrame | None = None) -> F
         start, end = (site_x[row.site], 0.68), (split_x[row.split], 0.28)
         ax.annotate("", xy=end, xytext=start,
                     arrowprops=dict(arrowstyle="-|>", color=_SPLIT_COLOURS[row.split], lw=1.4))
-        mid = (0.55 * start[0] + 0.45 * end[0], 0.5)
+        mid = (0.6 * start[0] + 0.4 * end[0], 0.52)
         ax.text(*mid, f"n={row.subjects}\nnvol={row.images}", fontsize=8, ha="center", va="center",
                 color=_SPLIT_COLOURS[row.split], bbox=dict(facecolor="white", edgecolor="none", pad=1))
     ax.set_title("Patients (n) and images (nvol) per site and split", fontsize=11)
@@ -294,6 +301,8 @@ def compare_table1(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     values = ["n_scans", "tr_ms_median", "te_ms_median", "res_min_mm", "res_max_mm"]
     merged = ours[keys + values].merge(paper[keys + values], on=keys, how="outer", suffixes=("", " (paper)"))
     columns = keys + [c for v in values for c in (v, f"{v} (paper)")]
+    for column in ("n_scans", "n_scans (paper)"):
+        merged[column] = merged[column].astype("Int64")
     order = {s: i for i, s in enumerate(site_order(merged["site"]))}
     merged = merged.assign(_o=merged["site"].map(order)).sort_values(["_o", "manufacturer_field"], kind="stable")
     return merged[columns].reset_index(drop=True)
@@ -493,9 +502,11 @@ def _world(ijk: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return ijk @ affine[:3, :3].T + affine[:3, 3]
 
 
-def session_volumes(dataset: pd.DataFrame, bids_root: str | Path, participant_id: str, session: str
+def session_volumes(dataset: pd.DataFrame, bids_root: str | Path, participant_id: str, session: str | None
                     ) -> tuple[list[tuple[Path, Path | None, Path | None]], str]:
     """Volumes to show for a session: the synthetic whole-spine ground truth if present, else its chunks.
+
+    ``session`` may be None (or NA) for a dataset without sessions.
 
     Returns
     -------
@@ -503,10 +514,12 @@ def session_volumes(dataset: pd.DataFrame, bids_root: str | Path, participant_id
     source : str
         ``"ground truth"`` or ``"chunks"``.
     """
-    truth = groundtruth_paths(bids_root, participant_id, session)
+    no_session = session is None or pd.isna(session)
+    truth = None if no_session else groundtruth_paths(bids_root, participant_id, session)
     if truth is not None:
         return [(truth["image"], truth["cord"], truth["lesion"])], "ground truth"
-    rows = dataset[(dataset["participant_id"] == participant_id) & (dataset["session"] == session)]
+    same_session = dataset["session"].isna() if no_session else dataset["session"] == session
+    rows = dataset[(dataset["participant_id"] == participant_id) & same_session]
     if rows.empty:
         raise InputError(f"no images for {participant_id} {session}", bids_root)
     rows = rows.sort_values("chunk")
@@ -519,19 +532,19 @@ def plot_sagittal(view: SagittalView, title: str = "") -> Figure:
     Superior is up and anterior is left; axes are world coordinates in mm.
     """
     extent = (view.ap_mm[-1], view.ap_mm[0], view.si_mm[0], view.si_mm[-1])  # anterior left
-    height = 7.0
-    width = max(1.6, height * np.ptp(view.ap_mm) / max(np.ptp(view.si_mm), 1.0)) + 1.4
+    height = 7.5
+    width = max(3.6, height * np.ptp(view.ap_mm) / max(np.ptp(view.si_mm), 1.0) + 1.4)
     fig, ax = plt.subplots(figsize=(width, height))
     ax.imshow(np.ma.masked_invalid(view.image.T), cmap="gray", origin="lower", extent=extent, vmin=0, vmax=1,
               interpolation="nearest")
     overlay = np.ma.masked_where(~view.lesion_mip.T, view.lesion_mip.T.astype(float))
-    ax.imshow(overlay, cmap="autumn", origin="lower", extent=extent, alpha=0.9, vmin=0, vmax=1,
+    ax.imshow(overlay, cmap=ListedColormap(["red"]), origin="lower", extent=extent, alpha=0.9,
               interpolation="nearest")
     ax.set_facecolor("black")
     ax.set_aspect("equal")
     ax.set_xlabel("A-P position (mm)")
     ax.set_ylabel("S-I position (mm)")
-    ax.set_title(title or f"mid-sagittal slice (x = {view.x_mm:.1f} mm), lesion MIP in red", fontsize=9)
+    ax.set_title(title or f"mid-sagittal slice (x = {view.x_mm:.1f} mm)\nlesion MIP in red", fontsize=9)
     fig.tight_layout()
     return fig
 
