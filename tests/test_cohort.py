@@ -200,3 +200,81 @@ def test_axial_panel_picks_the_slice_with_most_lesion(tmp_path):
 
 def test_site_order_puts_study_sites_first():
     assert cohort.site_order(["ZZZ", "UCSF", "TUM", "AAA", "TUM"]) == ["TUM", "UCSF", "AAA", "ZZZ"]
+
+
+# --- on the smoke cohort (TUM 3 x 2 sessions x 3 chunks; NYU, BWH, UCSF 1 chunk each) --------------------
+
+
+@pytest.fixture(scope="module")
+def smoke_data(smoke_bids):
+    from sclesion.paths import manifest_dir
+    from sclesion.split import read_split
+
+    return attach_split(discover(smoke_bids, require_labels=True), read_split(manifest_dir() / "splits/smoke.tsv"))
+
+
+def test_smoke_counts(smoke_data):
+    counts = cohort.count_table(smoke_data)
+    assert counts.values.tolist() == [
+        ["TUM", "train", 2, 4, 12],
+        ["TUM", "test", 1, 2, 6],
+        ["NYU", "train", 1, 1, 1],
+        ["BWH", "test", 1, 1, 1],
+        ["UCSF", "test", 1, 1, 1],
+    ]
+
+
+def test_smoke_acquisition_table(smoke_data):
+    import yaml
+
+    from sclesion.paths import manifest_dir
+
+    records = cohort.acquisition_records(smoke_data)
+    assert len(records) == 21
+    # the smoke cohort overrides every site's acquisition: 1.6 mm pixels, 5 mm slices, 35x35 matrices
+    assert records[["vox_rl_mm", "vox_pa_mm", "vox_is_mm"]].drop_duplicates().values.tolist() == [[1.6, 1.6, 5.0]]
+    assert set(records["nx"]) == {35} and set(records["ny"]) == {35}
+    assert records[["tr_ms", "te_ms", "field_T"]].notna().all().all()
+    table = cohort.acquisition_table(records)
+    assert table.groupby("site")["n_scans"].sum().to_dict() == {"TUM": 18, "NYU": 1, "BWH": 1, "UCSF": 1}
+    for site, rows in table.groupby("site"):
+        spec = yaml.safe_load((manifest_dir() / "sites" / f"{site.lower()}.yml").read_text())
+        allowed = {f"{s['manufacturer']} {s['field_T']:g}T" for s in spec["scanners"]}
+        assert set(rows["manufacturer_field"]) <= allowed
+    assert set(table["res_min_mm"]) == {"1.6x1.6x5"}
+
+
+def test_smoke_lesion_volumes_are_whole_voxels(smoke_data):
+    volumes = cohort.lesion_volumes(smoke_data, progress=False)
+    assert len(volumes) > 0 and (volumes["volume_mm3"] > 0).all()
+    voxel = 1.6 * 1.6 * 5.0
+    np.testing.assert_allclose(volumes["volume_mm3"] / voxel, np.round(volumes["volume_mm3"] / voxel), atol=1e-4)
+    assert set(volumes["split"]) == {"train", "test"}
+    summary = cohort.lesion_summary(volumes)
+    assert summary["lesions"].sum() == len(volumes)
+
+
+def test_smoke_whole_spine_view_uses_the_ground_truth(smoke_data, smoke_bids):
+    subject, session = "sub-tum001", smoke_data.loc[smoke_data["participant_id"] == "sub-tum001", "session"].iloc[0]
+    sources, kind = cohort.session_volumes(smoke_data, smoke_bids, subject, session)
+    assert kind == "ground truth" and len(sources) == 1
+    view = cohort.sagittal_view(sources)
+    assert np.ptp(view.si_mm) > 400  # the whole spine, foramen magnum to conus (> 40 cm)
+    assert np.isfinite(view.image).all()
+    assert view.lesion_mip.any()  # smoke subjects all have lesions
+    chunks, kind = cohort.session_volumes(smoke_data.assign(), smoke_bids / "nowhere", subject, session)
+    assert kind == "chunks" and len(chunks) == 3
+    chunk_view = cohort.sagittal_view(chunks)
+    assert np.isfinite(chunk_view.image).mean() > 0.5
+
+
+def test_slice_browser_follows_the_chosen_image(smoke_data):
+    browser = cohort.slice_browser(smoke_data)
+    (choose, slider), _ = browser.children[0].children, browser.children[1]
+    assert len(choose.options) == len(smoke_data)
+    last = len(smoke_data) - 1
+    choose.value = last
+    volume = cohort.load_rpi(smoke_data.iloc[last])
+    assert slider.max == volume["image"].shape[2] - 1
+    assert slider.value == cohort.busiest_slice(volume)
+    plt.close("all")

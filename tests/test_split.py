@@ -214,3 +214,32 @@ def test_ensure_split_rejects_a_file_for_another_dataset(tmp_path):
     path.write_text("participant_id\tsite\tsplit\nsub-tum1\tTUM\ttrain\nsub-other\tTUM\ttest\n")
     with pytest.raises(InputError, match=r"split.tsv: split file does not fit .*1 subject\(s\) not in the dataset"):
         ensure_split(root, path)
+
+
+def contract_subjects(profile: str) -> pd.DataFrame:
+    """The subjects of a synthetic cohort spec, named as in the data contract (sub-tum001, ...)."""
+    import yaml
+
+    from sclesion.paths import manifest_dir
+
+    spec = yaml.safe_load((manifest_dir() / "cohorts" / f"{profile}.yml").read_text())
+    rows = [(f"sub-{site.lower()}{i:03d}", site) for site, n in spec["sites"].items() for i in range(1, n + 1)]
+    return pd.DataFrame(rows, columns=["participant_id", "site"])
+
+
+@pytest.mark.parametrize("profile", ["demo", "smoke"])
+def test_committed_split_is_what_the_code_regenerates(profile):
+    from sclesion.paths import manifest_dir
+
+    excluded = read_exclusions(manifest_dir() / "exclusions" / f"{profile}.tsv")["participant_id"]
+    committed = read_split(manifest_dir() / "splits" / f"{profile}.tsv")
+    pd.testing.assert_frame_equal(committed, make_split(contract_subjects(profile), excluded))
+
+
+def test_committed_smoke_split_matches_the_smoke_cohort(smoke_bids):
+    from sclesion.paths import manifest_dir
+    from sclesion.split import split_dataset
+
+    regenerated = split_dataset(smoke_bids, manifest_dir() / "exclusions" / "smoke.tsv")
+    pd.testing.assert_frame_equal(read_split(manifest_dir() / "splits" / "smoke.tsv"), regenerated)
+    assert set(regenerated.loc[regenerated["site"] == "TUM", "split"]) == {"train", "test"}

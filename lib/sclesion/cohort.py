@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy import ndimage
 from tqdm.auto import tqdm
 
@@ -314,6 +315,8 @@ def compare_table1(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 def component_volumes(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Volumes in mm^3 of the 6-connected components of a binary mask, in label order.
 
+    Volumes are rounded to 0.001 mm^3 (NIfTI headers store the affine in float32).
+
     Parameters
     ----------
     mask : numpy.ndarray
@@ -325,7 +328,7 @@ def component_volumes(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros(0)
     n_voxels = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    return n_voxels * abs(float(np.linalg.det(affine[:3, :3])))
+    return np.round(n_voxels * abs(float(np.linalg.det(affine[:3, :3]))), 3)
 
 
 def lesion_volumes(dataset: pd.DataFrame, progress: bool = True) -> pd.DataFrame:
@@ -373,7 +376,7 @@ def lesion_summary(volumes: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     summary["lesions"] = summary["lesions"].astype(int)
-    return _in_order(summary)
+    return _in_order(summary.round(1))
 
 
 def plot_lesion_volumes(volumes: pd.DataFrame, bins_per_decade: int = 6) -> Figure:
@@ -391,9 +394,10 @@ def plot_lesion_volumes(volumes: pd.DataFrame, bins_per_decade: int = 6) -> Figu
         values = volumes.loc[(volumes["site"].fillna("n/a") == group.site) & (volumes["split"] == group.split),
                              "volume_mm3"]
         ax.hist(values, bins=edges, color=_SPLIT_COLOURS.get(group.split, "0.5"), edgecolor="white", linewidth=0.5)
-        ax.text(0.99, 0.85, f"{group.site} {group.split} ({len(values)} lesions)", transform=ax.transAxes,
-                ha="right", va="top", fontsize=9)
+        label = f"{group.site} {group.split} ({len(values)} lesion{'' if len(values) == 1 else 's'})"
+        ax.text(0.99, 0.85, label, transform=ax.transAxes, ha="right", va="top", fontsize=9)
         ax.set_ylabel("lesions")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
         ax.spines[["top", "right"]].set_visible(False)
     axes[-1, 0].set_xscale("log")
     axes[-1, 0].set_xlabel("lesion volume (mm$^3$, log scale)")
@@ -533,7 +537,7 @@ def plot_sagittal(view: SagittalView, title: str = "") -> Figure:
     """
     extent = (view.ap_mm[-1], view.ap_mm[0], view.si_mm[0], view.si_mm[-1])  # anterior left
     height = 7.5
-    width = max(3.6, height * np.ptp(view.ap_mm) / max(np.ptp(view.si_mm), 1.0) + 1.4)
+    width = max(4.0, height * np.ptp(view.ap_mm) / max(np.ptp(view.si_mm), 1.0) + 1.4)
     fig, ax = plt.subplots(figsize=(width, height))
     ax.imshow(np.ma.masked_invalid(view.image.T), cmap="gray", origin="lower", extent=extent, vmin=0, vmax=1,
               interpolation="nearest")
