@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spec", type=Path, help="path to a cohort YAML instead of the profile's cohort")
     parser.add_argument("-o", "--out", type=Path, help="BIDS root to create (default: the profile's bids_root)")
     parser.add_argument("--seed", type=int, help="override the cohort's seed")
-    parser.add_argument("--n-jobs", type=int, default=1, help="subjects generated in parallel (default 1)")
+    parser.add_argument("--n-jobs", type=int,
+                        help="subjects generated in parallel processes (default: the profile's n_jobs)")
     parser.add_argument("--checksums", choices=("verify", "write", "skip"), default="verify",
                         help="compare the files with data_manifest/checksums/<cohort>.sha256 (verify, the "
                              "default, only warns), rewrite that manifest (write), or do neither (skip)")
@@ -36,12 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from sclesion.profiles import load_profile
     from sclesion.synthetic import checksum_manifest, compare_checksums, generate_cohort, load_spec
 
-    if args.n_jobs < 1:
+    profile = load_profile(args.profile)
+    n_jobs = int(profile.get("n_jobs", 1)) if args.n_jobs is None else args.n_jobs
+    if n_jobs < 1:
         raise InputError("--n-jobs must be >= 1")
     spec = load_spec(args.spec if args.spec else args.profile, seed=args.seed)
-    out = args.out if args.out else Path(load_profile(args.profile)["bids_root"])
+    out = args.out if args.out else Path(profile["bids_root"])
     start = time.perf_counter()
-    result = generate_cohort(spec, out, n_jobs=args.n_jobs, progress=not args.quiet)
+    result = generate_cohort(spec, out, n_jobs=n_jobs, progress=not args.quiet)
     elapsed = time.perf_counter() - start
     verb = "generated" if result.generated else "up to date (same spec hash; nothing written):"
     print(f"synthetic cohort '{spec['name']}' {verb} {result.root} [spec {result.spec_hash}, {elapsed:.1f} s]")

@@ -23,6 +23,9 @@ COVERAGE: dict[str, tuple[int, float, float]] = {
     "lumbar": (3, -323.0, -510.0),
 }
 
+#: Distance (mm) kept between the centerline and the posterior edge of a chunk's FOV when shifting it anteriorly.
+FOV_MARGIN_MM = 14.0
+
 #: Cranio-caudal extent of the ground-truth reference grid (nominal a_norm mm): brainstem to below the conus.
 TRUTH_RANGE = (35.0, -520.0)
 
@@ -83,7 +86,9 @@ def plan_chunks(model: SessionModel, coverage: list[str], acquisition: dict, inp
 
     The first chunk's borders are the nominal ones (scaled to the subject's length) plus jitter; every next
     chunk starts ``overlap_slices`` slices above the previous chunk's bottom. Each chunk's in-plane FOV is
-    centred on the canal's mid position over the slab, shifted anteriorly by ``anterior_shift_mm``.
+    centred on the canal's mid position over the slab, shifted anteriorly by ``anterior_shift_mm`` (less where the
+    cord's sagittal excursion over the slab would otherwise bring the canal within :data:`FOV_MARGIN_MM` of the
+    posterior edge).
 
     Parameters
     ----------
@@ -119,9 +124,11 @@ def plan_chunks(model: SessionModel, coverage: list[str], acquisition: dict, inp
         bottom = top - n_slices * slice_mm
         previous_bottom = bottom
         cx, cy = model.anatomy.centerline_offset(np.linspace(bottom, top, 65))
+        room = 0.5 * (n_inplane * inplane_mm - (cy.max() - cy.min())) - FOV_MARGIN_MM
+        shift = float(np.clip(acquisition["anterior_shift_mm"], 0.0, max(room, 0.0)))
         centre = np.array([
             tx + 0.5 * (cx.min() + cx.max()),
-            ty + 0.5 * (cy.min() + cy.max()) + acquisition["anterior_shift_mm"],
+            ty + 0.5 * (cy.min() + cy.max()) + shift,
             tz + 0.5 * (top + bottom),
         ])
         rotation = tilt(rng.uniform(-max_tilt, max_tilt), rng.uniform(-max_tilt / 3, max_tilt / 3))

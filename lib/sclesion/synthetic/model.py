@@ -108,15 +108,15 @@ def level_table(anatomy: Anatomy) -> dict[str, np.ndarray]:
     return table
 
 
-def classify(model: SessionModel, xyz: np.ndarray, table: dict[str, np.ndarray] | None = None
-             ) -> tuple[np.ndarray, np.ndarray]:
+def classify(model: SessionModel, x: np.ndarray, y: np.ndarray, z: np.ndarray,
+             table: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Tissue at scanner points.
 
     Parameters
     ----------
     model : SessionModel
-    xyz : ndarray, shape (N, 3)
-        Scanner RAS+ coordinates in mm.
+    x, y, z : ndarray, shape (N,)
+        Scanner RAS+ coordinates in mm (float32 is fastest).
     table : dict, optional
         ``level_table(model.anatomy)``, to reuse across calls.
 
@@ -130,12 +130,12 @@ def classify(model: SessionModel, xyz: np.ndarray, table: dict[str, np.ndarray] 
     if table is None:
         table = level_table(model.anatomy)
     tx, ty, tz = model.offset_mm
-    a = (xyz[:, 2] - tz).astype(np.float32)
+    a = np.asarray(z, dtype=np.float32) - np.float32(tz)
     n_levels = len(table["kind"])
     row = np.rint((a - np.float32(TABLE_RANGE_MM[0])) / np.float32(TABLE_STEP_MM)).astype(np.int32)
     np.clip(row, 0, n_levels - 1, out=row)
-    dx = (xyz[:, 0] - tx).astype(np.float32) - table["cx"][row]
-    dy = (xyz[:, 1] - ty).astype(np.float32) - table["cy"][row]
+    dx = np.asarray(x, dtype=np.float32) - np.float32(tx) - table["cx"][row]
+    dy = np.asarray(y, dtype=np.float32) - np.float32(ty) - table["cy"][row]
     tissue = np.zeros(len(a), dtype=np.int8)
 
     kind = table["kind"][row]

@@ -19,8 +19,8 @@ from sclesion.synthetic.model import CORD, LESION, SessionModel, classify, level
 #: Default sampling step (mm) for partial volume along the longest voxel axis.
 FINE_MM = 1.25
 
-#: Upper bound on the number of sample points classified at once (memory ~ 60 bytes per point).
-BLOCK_POINTS = 600_000
+#: Upper bound on the number of sample points classified at once (small blocks stay in cache).
+BLOCK_POINTS = 200_000
 
 
 @dataclass
@@ -76,60 +76,57 @@ def render_grid(model: SessionModel, affine: np.ndarray, shape: tuple[int, int, 
     """
     affine = np.asarray(affine, dtype=np.float64)
     shape = tuple(int(n) for n in shape)
-    offsets = _sub_offsets(voxel_spacing(affine), fine_mm) @ affine[:3, :3].T  # (S, 3) in mm
+    offsets = (_sub_offsets(voxel_spacing(affine), fine_mm) @ affine[:3, :3].T).astype(np.float32)  # (S, 3) mm
     n_sub = len(offsets)
     table = level_table(model.anatomy)
     lut = model.intensity_lut() * np.float32(model.gain)
     image = np.zeros(shape, dtype=np.float32)
-    cord_frac = np.zeros(shape, dtype=np.float32)
-    lesion_frac = np.zeros(shape, dtype=np.float32)
-    # per lesion: (best voxel flat index, its fraction) across blocks
-    best: dict[int, tuple[int, float]] = {}
-    plane = shape[0] * shape[1]
-    slices_per_block = max(1, BLOCK_POINTS // max(1, plane * n_sub))
-    ij = np.indices(shape[:2]).reshape(2, -1).T.astype(np.float64)
+    cord_count = np.zeros(shape, dtype=np.int16)
+    lesion_count = np.zeros(shape, dtype=np.int16)
+    best: dict[int, tuple[int, float]] = {}  # lesion id -> (flat voxel index, fraction of its samples there)
+    slices_per_block = max(1, BLOCK_POINTS // max(1, shape[0] * shape[1] * n_sub))
     for k0 in range(0, shape[2], slices_per_block):
-        ks = np.arange(k0, min(shape[2], k0 + slices_per_block), dtype=np.float64)
-        voxels = np.concatenate([np.column_stack([ij, np.full(len(ij), k)]) for k in ks])  # (V, 3)
-        centres = voxels @ affine[:3, :3].T + affine[:3, 3]
-        xyz = (centres[None, :, :] + offsets[:, None, :]).reshape(-1, 3)
-        tissue, lesion_id = classify(model, xyz, table)
-        tissue = tissue.reshape(n_sub, -1)
-        lesion_id = lesion_id.reshape(n_sub, -1)
-        block = (slice(None), slice(None), slice(int(ks[0]), int(ks[-1]) + 1))
-        block_shape = (shape[0], shape[1], len(ks))
-        image[block] = _to_block(lut[tissue].mean(axis=0), block_shape)
-        cord_frac[block] = _to_block((tissue >= CORD).mean(axis=0), block_shape)
-        lesion_frac[block] = _to_block((tissue == LESION).mean(axis=0), block_shape)
-        _update_best(best, lesion_id, n_sub, k0, block_shape, shape)
-    lesion = lesion_frac >= 0.5
+        k1 = min(shape[2], k0 + slices_per_block)
+        x, y, z = _block_points(affine, offsets, shape, k0, k1)
+        tissue, lesion_id = classify(model, x, y, z, table)
+        tissue = tissue.reshape(n_sub, shape[0], shape[1], k1 - k0)
+        image[:, :, k0:k1] = lut[tissue].mean(axis=0)
+        cord_count[:, :, k0:k1] = (tissue >= CORD).sum(axis=0, dtype=np.int16)
+        lesion_count[:, :, k0:k1] = (tissue == LESION).sum(axis=0, dtype=np.int16)
+        _update_best(best, lesion_id.reshape(n_sub, -1), n_sub, k0, k1, shape)
+    lesion = 2 * lesion_count >= n_sub
     _keep_every_lesion(model, affine, shape, lesion, best)
-    cord = (cord_frac >= 0.5) | lesion
+    cord = (2 * cord_count >= n_sub) | lesion
     return Rendered(image=image, cord=cord.astype(np.uint8), lesion=lesion.astype(np.uint8))
 
 
-def _to_block(values: np.ndarray, block_shape: tuple[int, int, int]) -> np.ndarray:
-    """Voxel values ordered (slice, i, j) -> array of ``block_shape`` (i, j, slice)."""
-    return values.reshape(block_shape[2], block_shape[0], block_shape[1]).transpose(1, 2, 0)
+def _block_points(affine, offsets, shape, k0, k1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scanner x, y, z (float32, flat) of every sample of slices ``k0:k1``, ordered (sample, i, j, k)."""
+    i = np.arange(shape[0], dtype=np.float64)
+    j = np.arange(shape[1], dtype=np.float64)
+    k = np.arange(k0, k1, dtype=np.float64)
+    coords = []
+    for c in range(3):
+        along_i = (affine[c, 0] * i).astype(np.float32)[None, :, None, None]
+        along_j = (affine[c, 1] * j).astype(np.float32)[None, None, :, None]
+        along_k = (affine[c, 2] * k + affine[c, 3]).astype(np.float32)[None, None, None, :]
+        coords.append((offsets[:, c, None, None, None] + along_k + along_j + along_i).reshape(-1))
+    return coords[0], coords[1], coords[2]
 
 
-def _update_best(best, lesion_id, n_sub, k0, block_shape, shape):
+def _update_best(best, lesion_id, n_sub, k0, k1, shape):
     """Track, per lesion, the voxel with the largest fraction of its samples (flat index into ``shape``).
 
-    ``lesion_id`` has shape (samples, voxels of the block); block voxels are ordered (slice, i, j) and the
-    block starts at slice ``k0``.
+    ``lesion_id`` has shape (samples, voxels of the block), block voxels in C order of (i, j, k - k0).
     """
     sub, voxel = np.nonzero(lesion_id)
     if voxel.size == 0:
         return
-    ids = lesion_id[sub, voxel].astype(np.int64)
-    key = voxel.astype(np.int64) * 65536 + ids
+    key = voxel.astype(np.int64) * 65536 + lesion_id[sub, voxel].astype(np.int64)
     keys, counts = np.unique(key, return_counts=True)
-    local, ids = keys // 65536, keys % 65536
-    k_local, rest = np.divmod(local, block_shape[0] * block_shape[1])
-    i, j = np.divmod(rest, block_shape[1])
-    flat = np.ravel_multi_index((i, j, k_local + k0), shape)
-    for lid, f, c in zip(ids.tolist(), flat.tolist(), counts.tolist()):
+    i, j, k = np.unravel_index(keys // 65536, (shape[0], shape[1], k1 - k0))
+    flat = np.ravel_multi_index((i, j, k + k0), shape)
+    for lid, f, c in zip((keys % 65536).tolist(), flat.tolist(), counts.tolist()):
         fraction = c / n_sub
         if lid not in best or fraction > best[lid][1]:
             best[lid] = (f, fraction)
@@ -155,7 +152,9 @@ def _keep_every_lesion(model, affine, shape, lesion_mask, best) -> None:
 
 def bias_field(affine: np.ndarray, shape: tuple[int, int, int], amplitude: float,
                wavelengths_mm: np.ndarray, directions: np.ndarray, phases: np.ndarray) -> np.ndarray:
-    """Smooth multiplicative bias field on a grid, ``exp(amplitude * mean_k cos(2 pi d_k . x / l_k + p_k))``.
+    """Smooth multiplicative bias field on a grid, ``exp(amplitude * mean_k cos(2 pi d_k . (x - c) / l_k + p_k))``.
+
+    ``x`` is the scanner position (mm) of a voxel centre and ``c`` the grid's centre.
 
     Parameters
     ----------
@@ -172,11 +171,16 @@ def bias_field(affine: np.ndarray, shape: tuple[int, int, int], amplitude: float
     -------
     ndarray of float32, ``shape``
     """
-    index = np.indices(shape).reshape(3, -1).astype(np.float64)
-    xyz = affine[:3, :3] @ index + affine[:3, 3:4]
-    xyz -= xyz.mean(axis=1, keepdims=True)
-    waves = np.cos(2 * np.pi * (directions @ xyz) / wavelengths_mm[:, None] + phases[:, None])
-    return np.exp(amplitude * waves.mean(axis=0)).reshape(shape).astype(np.float32)
+    linear = np.asarray(affine, dtype=np.float64)[:3, :3]
+    centre = (np.asarray(shape) - 1) / 2.0
+    total = np.zeros(shape, dtype=np.float32)
+    for wavelength, direction, phase in zip(wavelengths_mm, directions, phases):
+        # d . (A (ijk - centre)) is linear in each voxel index: broadcast three 1-d ramps
+        slope = 2 * np.pi * (direction @ linear) / wavelength
+        ramps = [(slope[n] * (np.arange(shape[n]) - centre[n])).astype(np.float32) for n in range(3)]
+        total += np.cos(ramps[0][:, None, None] + ramps[1][None, :, None] + ramps[2][None, None, :]
+                        + np.float32(phase))
+    return np.exp(np.float32(amplitude / len(phases)) * total).astype(np.float32)
 
 
 def add_rician_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
