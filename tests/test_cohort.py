@@ -266,6 +266,11 @@ def test_smoke_whole_spine_view_uses_the_ground_truth(smoke_data, smoke_bids):
     assert kind == "chunks" and len(chunks) == 3
     chunk_view = cohort.sagittal_view(chunks)
     assert np.isfinite(chunk_view.image).mean() > 0.5
+    same, kind = cohort.session_volumes(smoke_data, smoke_bids, subject, session, truth=False)
+    assert kind == "chunks" and [c[0] for c in same] == [c[0] for c in chunks]
+    fig = cohort.plot_sagittal([chunk_view, view], ["chunks", "truth"])
+    assert [ax.get_title() for ax in fig.axes] == ["chunks", "truth"]
+    plt.close(fig)
 
 
 def test_slice_browser_follows_the_chosen_image(smoke_data):

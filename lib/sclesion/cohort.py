@@ -506,11 +506,20 @@ def _world(ijk: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return ijk @ affine[:3, :3].T + affine[:3, 3]
 
 
-def session_volumes(dataset: pd.DataFrame, bids_root: str | Path, participant_id: str, session: str | None
-                    ) -> tuple[list[tuple[Path, Path | None, Path | None]], str]:
+def session_volumes(dataset: pd.DataFrame, bids_root: str | Path, participant_id: str, session: str | None,
+                    truth: bool = True) -> tuple[list[tuple[Path, Path | None, Path | None]], str]:
     """Volumes to show for a session: the synthetic whole-spine ground truth if present, else its chunks.
 
-    ``session`` may be None (or NA) for a dataset without sessions.
+    Parameters
+    ----------
+    dataset : pandas.DataFrame
+        From :func:`sclesion.dataset.discover`.
+    bids_root : str or Path
+    participant_id : str
+    session : str or None
+        None (or NA) for a dataset without sessions.
+    truth : bool, default True
+        Prefer the ground truth when the dataset has one; False always gives the chunks.
 
     Returns
     -------
@@ -519,9 +528,9 @@ def session_volumes(dataset: pd.DataFrame, bids_root: str | Path, participant_id
         ``"ground truth"`` or ``"chunks"``.
     """
     no_session = session is None or pd.isna(session)
-    truth = None if no_session else groundtruth_paths(bids_root, participant_id, session)
-    if truth is not None:
-        return [(truth["image"], truth["cord"], truth["lesion"])], "ground truth"
+    paths = None if no_session or not truth else groundtruth_paths(bids_root, participant_id, session)
+    if paths is not None:
+        return [(paths["image"], paths["cord"], paths["lesion"])], "ground truth"
     same_session = dataset["session"].isna() if no_session else dataset["session"] == session
     rows = dataset[(dataset["participant_id"] == participant_id) & same_session]
     if rows.empty:
@@ -530,15 +539,9 @@ def session_volumes(dataset: pd.DataFrame, bids_root: str | Path, participant_id
     return [(r.image, r.cord, r.lesion) for r in rows.itertuples(index=False)], "chunks"
 
 
-def plot_sagittal(view: SagittalView, title: str = "") -> Figure:
-    """Fig 2A-like: mid-sagittal slice (grey) with the lesion maximum-intensity projection (red).
-
-    Superior is up and anterior is left; axes are world coordinates in mm.
-    """
+def draw_sagittal(ax, view: SagittalView, title: str = "") -> None:
+    """Draw a :class:`SagittalView` on ``ax``: slice in grey, lesion MIP in red; superior up, anterior left (mm)."""
     extent = (view.ap_mm[-1], view.ap_mm[0], view.si_mm[0], view.si_mm[-1])  # anterior left
-    height = 7.5
-    width = max(4.0, height * np.ptp(view.ap_mm) / max(np.ptp(view.si_mm), 1.0) + 1.4)
-    fig, ax = plt.subplots(figsize=(width, height))
     ax.imshow(np.ma.masked_invalid(view.image.T), cmap="gray", origin="lower", extent=extent, vmin=0, vmax=1,
               interpolation="nearest")
     overlay = np.ma.masked_where(~view.lesion_mip.T, view.lesion_mip.T.astype(float))
@@ -546,9 +549,24 @@ def plot_sagittal(view: SagittalView, title: str = "") -> Figure:
               interpolation="nearest")
     ax.set_facecolor("black")
     ax.set_aspect("equal")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
     ax.set_xlabel("A-P position (mm)")
     ax.set_ylabel("S-I position (mm)")
     ax.set_title(title or f"mid-sagittal slice (x = {view.x_mm:.1f} mm)\nlesion MIP in red", fontsize=9)
+
+
+def plot_sagittal(views: SagittalView | list[SagittalView], titles: str | list[str] = "") -> Figure:
+    """Fig 2A-like: one panel per view (e.g. the chunks placed in world space, and the ground truth)."""
+    views = [views] if isinstance(views, SagittalView) else list(views)
+    titles = [titles] * len(views) if isinstance(titles, str) else list(titles)
+    height = 7.5
+    widths = [height * np.ptp(v.ap_mm) / max(np.ptp(v.si_mm), 1.0) for v in views]
+    fig, axes = plt.subplots(1, len(views), figsize=(max(4.0, sum(widths) + 2.2 * len(views)), height),
+                             sharey=True, squeeze=False)
+    for ax, view, title in zip(axes[0], views, titles):
+        draw_sagittal(ax, view, title)
+    for ax in axes[0, 1:]:
+        ax.set_ylabel("")
     fig.tight_layout()
     return fig
 
