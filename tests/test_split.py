@@ -170,6 +170,13 @@ def test_split_cli_writes_the_file(tmp_path, capsys):
     assert split["participant_id"].tolist() == [f"sub-tum{i:03d}" for i in range(1, 5)] + ["sub-ucsf001"]
     assert split["split"].value_counts().to_dict() == {"train": 3, "test": 2}
     assert "wrote" in capsys.readouterr().out
+    out.write_text(out.read_text().replace("\ttrain", "\ttest"))  # a hand-made split is kept ...
+    assert main(["split", str(root), "-o", str(out), "--exclusions", str(excl)]) == 0
+    assert "kept (differs" in capsys.readouterr().out and set(read_split(out)["split"]) == {"test"}
+    assert main(["split", str(root), "-o", str(out), "--exclusions", str(excl), "--force"]) == 0  # ... unless forced
+    assert read_split(out)["split"].value_counts().to_dict() == {"train": 3, "test": 2}
+    assert main(["split", str(root), "-o", str(out), "--test-fraction", "1.5", "--force"]) == 2
+    assert "test fraction must be between 0 and 1, got 1.5" in capsys.readouterr().err
 
 
 def test_site_yaml_without_split_role_gets_the_study_role(tmp_path):

@@ -155,6 +155,8 @@ def make_split(
         default_train, default_test = site_roles()
         train_only_sites = default_train if train_only_sites is None else train_only_sites
         test_only_sites = default_test if test_only_sites is None else test_only_sites
+    if not 0.0 <= test_fraction <= 1.0:
+        raise InputError(f"test fraction must be between 0 and 1, got {test_fraction:g}")
     train_only, test_only = set(train_only_sites), set(test_only_sites)
     if train_only & test_only:
         raise InputError(f"sites both train-only and test-only: {', '.join(sorted(train_only & test_only))}")
