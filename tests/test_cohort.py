@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import nibabel as nib  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from sclesion import cohort  # noqa: E402
-from sclesion.dataset import discover  # noqa: E402
-from sclesion.split import attach_split, make_split  # noqa: E402
+from sclesion import cohort
+from sclesion.dataset import discover
+from sclesion.split import attach_split
 
 
 def save(path: Path, data, affine) -> Path:

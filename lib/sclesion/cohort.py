@@ -117,7 +117,7 @@ def plot_flowchart(counts: pd.DataFrame, paper: pd.DataFrame | None = None) -> F
     counts : pandas.DataFrame
         From :func:`count_table`.
     paper : pandas.DataFrame, optional
-        From :func:`paper_counts`; printed in grey under our numbers.
+        From :func:`paper_counts`; printed under our numbers as "paper: n=..., nvol=...".
     """
     # left to right: train-only sites, sites on both sides, test-only sites (so that arrows do not cross)
     roles = counts.groupby("site")["split"].agg(lambda s: 0 if set(s) == {"train"} else 2 if set(s) == {"test"} else 1)
@@ -134,27 +134,17 @@ def plot_flowchart(counts: pd.DataFrame, paper: pd.DataFrame | None = None) -> F
     if abs(split_x["train"] - split_x["test"]) < 0.3:
         split_x = {"train": 0.3, "test": 0.7}
 
-    def numbers(table: pd.DataFrame | None, mask_site=None, mask_split=None) -> str | None:
-        if table is None:
-            return None
-        rows = table
-        if mask_site is not None:
-            rows = rows[rows["site"] == mask_site]
-        if mask_split is not None:
-            rows = rows[rows["split"] == mask_split]
-        return f"n={rows['subjects'].sum()}, nvol={rows['images'].sum()}" if len(rows) else None
-
     def box(x, y, title, ours, theirs, colour):
         text = f"{title}\n{ours}" + (f"\npaper: {theirs}" if theirs else "")
         ax.text(x, y, text, ha="center", va="center", fontsize=9, linespacing=1.4,
                 bbox=dict(boxstyle="round,pad=0.5", facecolor=colour, edgecolor="0.3"))
 
     for site in sites:
-        box(site_x[site], 0.8, site, numbers(counts, site), numbers(paper, site), "0.93")
+        box(site_x[site], 0.8, site, _n_nvol(counts, site=site), _n_nvol(paper, site=site), "0.93")
     for split in SPLIT_ORDER:
         title = "training" if split == "train" else "testing"
-        box(split_x[split], 0.15, title, numbers(counts, None, split), numbers(paper, None, split),
-            _SPLIT_COLOURS[split] + "40")
+        box(split_x[split], 0.15, title, _n_nvol(counts, split=split) or "n=0, nvol=0",
+            _n_nvol(paper, split=split), _SPLIT_COLOURS[split] + "40")
     for row in counts.itertuples(index=False):
         if row.split not in split_x:
             continue
@@ -167,6 +157,14 @@ def plot_flowchart(counts: pd.DataFrame, paper: pd.DataFrame | None = None) -> F
     ax.set_title("Patients (n) and images (nvol) per site and split", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def _n_nvol(table: pd.DataFrame | None, site: str | None = None, split: str | None = None) -> str | None:
+    """``"n=<subjects>, nvol=<images>"`` summed over the rows of a count table matching site and split."""
+    if table is None:
+        return None
+    rows = table[(table["site"] == site if site else True) & (table["split"] == split if split else True)]
+    return f"n={rows['subjects'].sum()}, nvol={rows['images'].sum()}" if len(rows) else None
 
 
 # --- acquisition table (Table 1) -------------------------------------------------------------------------
