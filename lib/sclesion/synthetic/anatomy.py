@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sclesion.synthetic import portable
+
 #: Nominal length of the cord from C1 to the conus tip (mm).
 NOMINAL_LENGTH_MM = 450.0
 
@@ -122,8 +124,8 @@ class Anatomy:
         for (top, bottom), amp in zip(CURVE_SEGMENTS, amplitudes):
             t = (top - an) / (top - bottom)
             inside = (t > 0) & (t < 1)
-            cy += np.where(inside, amp * np.sin(np.pi * np.clip(t, 0, 1)) ** 2, 0.0)
-        cx = self.coronal_mm * np.sin(2 * np.pi * (an - self.coronal_phase_mm) / CORONAL_PERIOD_MM)
+            cy += np.where(inside, amp * portable.sin(np.pi * np.clip(t, 0, 1)) ** 2, 0.0)
+        cx = self.coronal_mm * portable.sin(2 * np.pi * (an - self.coronal_phase_mm) / CORONAL_PERIOD_MM)
         return cx, cy
 
     # -- cross-sections ---------------------------------------------------------------------------------------

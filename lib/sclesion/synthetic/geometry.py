@@ -8,6 +8,7 @@ deterministic obliquity, and the voxel axes follow the site's stored orientation
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,9 +65,9 @@ def orientation_matrix(codes) -> np.ndarray:
 
 def tilt(sagittal_deg: float, coronal_deg: float) -> np.ndarray:
     """Rotation (3x3) about the left-right axis by ``sagittal_deg``, then about the A-P axis by ``coronal_deg``."""
-    s, c = np.sin(np.radians(sagittal_deg)), np.cos(np.radians(sagittal_deg))
+    s, c = math.sin(math.radians(sagittal_deg)), math.cos(math.radians(sagittal_deg))
     rx = np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-    s, c = np.sin(np.radians(coronal_deg)), np.cos(np.radians(coronal_deg))
+    s, c = math.sin(math.radians(coronal_deg)), math.cos(math.radians(coronal_deg))
     ry = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
     return rx @ ry
 
@@ -76,7 +77,9 @@ def grid_around(centre: np.ndarray, rotation: np.ndarray, codes, spacing, shape)
     linear = rotation @ orientation_matrix(codes) @ np.diag(np.asarray(spacing, dtype=np.float64))
     affine = np.eye(4)
     affine[:3, :3] = linear
-    affine[:3, 3] = np.asarray(centre) - linear @ ((np.asarray(shape) - 1) / 2.0)
+    half = (np.asarray(shape) - 1) / 2.0
+    # written out rather than `linear @ half`, whose BLAS kernel (FMA or not) depends on the CPU
+    affine[:3, 3] = np.asarray(centre) - (linear * half[None, :]).sum(axis=1)
     return Grid(affine=affine, shape=tuple(int(n) for n in shape))
 
 

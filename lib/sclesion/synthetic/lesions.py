@@ -12,10 +12,12 @@ The lesion model's parameters come from the cohort spec's ``lesions`` block.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from sclesion.synthetic import portable
 from sclesion.synthetic.anatomy import Anatomy
 
 #: Anatomical regions where lesions are placed, as nominal (a_norm) ranges in mm (top, bottom).
@@ -59,10 +61,10 @@ class Lesion:
 def sample_volumes(params: dict, n: int, rng: np.random.Generator) -> np.ndarray:
     """Draw ``n`` lesion volumes (mm^3) from the truncated log-normal of the spec's ``lesions`` block."""
     low, high = params["volume_range_mm3"]
-    mu, sigma = np.log(params["volume_median_mm3"]), params["volume_sigma"]
+    mu, sigma = math.log(params["volume_median_mm3"]), params["volume_sigma"]
     out = np.empty(0)
     while out.size < n:
-        draw = np.exp(rng.normal(mu, sigma, size=2 * n + 8))
+        draw = portable.exp(rng.normal(mu, sigma, size=2 * n + 8))
         out = np.concatenate([out, draw[(draw >= low) & (draw <= high)]])
     return out[:n]
 
@@ -100,8 +102,8 @@ def _shape_for_volume(volume: float, ru: float, rv: float, a0: float, anatomy: A
 def _place_offset(ru, rv, a0, rz, anatomy, rng) -> tuple[float, float]:
     cord_lr, cord_ap = _cord_min_axes(anatomy, a0, rz)
     for _ in range(20):
-        radius, angle = np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
-        u0, v0 = radius * cord_lr * np.cos(angle), radius * cord_ap * np.sin(angle)
+        radius, angle = math.sqrt(rng.uniform()), rng.uniform(0, 2 * math.pi)
+        u0, v0 = radius * cord_lr * math.cos(angle), radius * cord_ap * math.sin(angle)
         if _fits(u0, v0, ru, rv, cord_lr, cord_ap):
             return float(u0), float(v0)
     return 0.0, 0.0

@@ -8,6 +8,7 @@ ground truth (``sub-<id>_ses-<ses>_anatomy.json``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,12 +90,13 @@ TABLE_RANGE_MM = (-800.0, 200.0)
 TABLE_STEP_MM = 0.02
 
 
+@functools.lru_cache(maxsize=8)
 def level_table(anatomy: Anatomy) -> dict[str, np.ndarray]:
     """Everything that depends only on the level ``a``, tabulated every :data:`TABLE_STEP_MM` mm (float32).
 
     Looking these up by index is much faster than evaluating the profiles at millions of points, and the
     nearest-entry error (<= 0.01 mm in ``a``) is far below any voxel size. Levels outside
-    :data:`TABLE_RANGE_MM` take the nearest end's values.
+    :data:`TABLE_RANGE_MM` take the nearest end's values. Cached per anatomy; do not modify the arrays.
     """
     a = np.arange(TABLE_RANGE_MM[0], TABLE_RANGE_MM[1] + TABLE_STEP_MM / 2, TABLE_STEP_MM)
     cx, cy = anatomy.centerline_offset(a)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sclesion.synthetic import portable
 from sclesion.synthetic.model import CORD, LESION, SessionModel, classify, level_table
 
 #: Default sampling step (mm) for partial volume along the longest voxel axis.
@@ -47,13 +48,13 @@ def voxel_spacing(affine: np.ndarray) -> np.ndarray:
     return np.sqrt((np.asarray(affine, dtype=np.float64)[:3, :3] ** 2).sum(axis=0))
 
 
-def _sub_offsets(spacing: np.ndarray, fine_mm: float) -> np.ndarray:
-    """Sample offsets inside a voxel, in voxel units, shape (S, 3): along the longest axis only."""
-    axis = int(np.argmax(spacing))
-    n = max(1, int(np.ceil(spacing[axis] / fine_mm - 1e-6)))
-    offsets = np.zeros((n, 3))
-    offsets[:, axis] = (np.arange(n) + 0.5) / n - 0.5
-    return offsets
+def _sub_offsets(affine: np.ndarray, fine_mm: float) -> np.ndarray:
+    """Scanner offsets (mm, float32, shape (S, 3)) of the samples from their voxel's centre: evenly spaced
+    along the longest voxel axis."""
+    axis = int(np.argmax(voxel_spacing(affine)))
+    n = max(1, int(np.ceil(voxel_spacing(affine)[axis] / fine_mm - 1e-6)))
+    fractions = (np.arange(n) + 0.5) / n - 0.5
+    return (fractions[:, None] * affine[None, :3, axis]).astype(np.float32)
 
 
 def render_grid(model: SessionModel, affine: np.ndarray, shape: tuple[int, int, int],
@@ -76,7 +77,7 @@ def render_grid(model: SessionModel, affine: np.ndarray, shape: tuple[int, int, 
     """
     affine = np.asarray(affine, dtype=np.float64)
     shape = tuple(int(n) for n in shape)
-    offsets = (_sub_offsets(voxel_spacing(affine), fine_mm) @ affine[:3, :3].T).astype(np.float32)  # (S, 3) mm
+    offsets = _sub_offsets(affine, fine_mm)
     n_sub = len(offsets)
     table = level_table(model.anatomy)
     lut = model.intensity_lut() * np.float32(model.gain)
@@ -152,15 +153,16 @@ def _keep_every_lesion(model, affine, shape, lesion_mask, best) -> None:
 
 def bias_field(affine: np.ndarray, shape: tuple[int, int, int], amplitude: float,
                wavelengths_mm: np.ndarray, directions: np.ndarray, phases: np.ndarray) -> np.ndarray:
-    """Smooth multiplicative bias field on a grid, ``exp(amplitude * mean_k cos(2 pi d_k . (x - c) / l_k + p_k))``.
+    """Smooth multiplicative bias field on a grid, ``1 + amplitude * mean_k cos(2 pi d_k . (x - c) / l_k + p_k)``.
 
-    ``x`` is the scanner position (mm) of a voxel centre and ``c`` the grid's centre.
+    ``x`` is the scanner position (mm) of a voxel centre and ``c`` the grid's centre; the field lies in
+    ``[1 - amplitude, 1 + amplitude]``.
 
     Parameters
     ----------
     affine, shape : the grid (voxel -> scanner mm).
     amplitude : float
-        Log-amplitude (0.2 gives roughly +-20 %).
+        Relative amplitude (0.2 gives +-20 % at most).
     wavelengths_mm : ndarray, shape (K,)
     directions : ndarray, shape (K, 3)
         Unit vectors.
@@ -173,14 +175,20 @@ def bias_field(affine: np.ndarray, shape: tuple[int, int, int], amplitude: float
     """
     linear = np.asarray(affine, dtype=np.float64)[:3, :3]
     centre = (np.asarray(shape) - 1) / 2.0
-    total = np.zeros(shape, dtype=np.float32)
+    total = np.zeros(shape, dtype=np.float64)
     for wavelength, direction, phase in zip(wavelengths_mm, directions, phases):
-        # d . (A (ijk - centre)) is linear in each voxel index: broadcast three 1-d ramps
-        slope = 2 * np.pi * (direction @ linear) / wavelength
-        ramps = [(slope[n] * (np.arange(shape[n]) - centre[n])).astype(np.float32) for n in range(3)]
-        total += np.cos(ramps[0][:, None, None] + ramps[1][None, :, None] + ramps[2][None, None, :]
-                        + np.float32(phase))
-    return np.exp(np.float32(amplitude / len(phases)) * total).astype(np.float32)
+        # the phase d . A (ijk - centre) is a sum of three 1-d ramps; cos of a sum by the addition theorem,
+        # so that only 1-d arrays need cos/sin (see portable.py) and the volume needs products and sums
+        slope = 2 * np.pi * (direction[:, None] * linear).sum(axis=0) / wavelength
+        ramps = [slope[n] * (np.arange(shape[n]) - centre[n]) for n in range(3)]
+        ramps[0] = ramps[0] + phase
+        c = [portable.cos(r) for r in ramps]
+        s = [portable.sin(r) for r in ramps]
+        ci, si = c[0][:, None, None], s[0][:, None, None]
+        cj, sj = c[1][None, :, None], s[1][None, :, None]
+        ck, sk = c[2][None, None, :], s[2][None, None, :]
+        total += (ci * cj - si * sj) * ck - (si * cj + ci * sj) * sk
+    return (1.0 + amplitude / len(phases) * total).astype(np.float32)
 
 
 def add_rician_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
