@@ -1,0 +1,283 @@
+"""The four dataset variants of the study (paper 2.4): chunks or stitched, native or straightened.
+
+=========================  ========================================================================
+variant                    how it is made from the BIDS dataset
+=========================  ========================================================================
+``chunks_native``          the dataset itself (no copy)
+``stitched_native``        the chunks of each session stitched into one whole-spine image (and masks)
+``chunks_straightened``    each chunk straightened along its own cord mask
+``stitched_straightened``  each stitched image straightened along its whole-spine cord mask
+=========================  ========================================================================
+
+Each built variant is a BIDS-like tree under ``<work_dir>/variants/<variant>/`` with the dataset's naming
+(stitched images drop the ``chunk`` entity), labels in ``derivatives/labels`` and, for straightened
+variants, both warping fields in ``derivatives/warps``::
+
+    <stem>_from-native_to-straight_xfm.nii.gz    on the straight grid (carries native images to straight)
+    <stem>_from-straight_to-native_xfm.nii.gz    on the native grid (carries predictions back to native)
+    <stem>_from-straight_to-native_xfm.json      {"NativeImage": path of the native image}
+
+Masks are warped as the authors did: linear interpolation, then > 0.5. Every file is written atomically; a
+job whose last output exists is skipped, so an interrupted build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import pandas as pd
+from tqdm.auto import tqdm
+
+from sclesion.atomic import save_nifti, write_text
+from sclesion.dataset import LABEL_SUFFIXES, bids_root_of, discover, split_extension
+from sclesion.errors import InputError
+from sclesion.io import load_nifti
+from sclesion.stitching import stitch_files
+from sclesion.straightening import straighten
+
+VARIANTS: tuple[str, ...] = ("chunks_native", "stitched_native", "chunks_straightened", "stitched_straightened")
+
+#: Half width of the straight in-plane field of view (mm), as in SCT.
+FOV_MM = 35.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One output image of a variant and the native files it is made from.
+
+    Attributes
+    ----------
+    variant : str
+        One of :data:`VARIANTS` except ``chunks_native``.
+    participant_id, session : str
+        BIDS entities (session may be "").
+    chunk : str
+        Chunk number as text, "" for stitched outputs.
+    sources : tuple of Path
+        Native images (several chunks to stitch, or one image to straighten).
+    cords, lesions : tuple of Path
+        The matching cord and lesion masks.
+    out_image : Path
+        The variant's image.
+    """
+
+    variant: str
+    participant_id: str
+    session: str
+    chunk: str
+    sources: tuple[Path, ...]
+    cords: tuple[Path, ...]
+    lesions: tuple[Path, ...]
+    out_image: Path
+
+    @property
+    def root(self) -> Path:
+        """Root of the variant tree this job writes into."""
+        for parent in self.out_image.parents:
+            if parent.name == self.variant:
+                return parent
+        raise AssertionError(f"{self.out_image} is not inside a {self.variant} folder")
+
+    def derivative(self, kind: str, suffix: str) -> Path:
+        """Path of a derivative (``labels``, ``warps``) of the output image with the given suffix."""
+        stem, _ = split_extension(self.out_image.name)
+        folder = self.root / "derivatives" / kind / self.out_image.parent.relative_to(self.root)
+        return folder / f"{stem}_{suffix}"
+
+    @property
+    def label_outputs(self) -> dict[str, Path]:
+        """Output cord and lesion masks, by kind."""
+        return {kind: self.derivative("labels", f"{sfx}.nii.gz") for kind, sfx in LABEL_SUFFIXES.items()}
+
+    @property
+    def marker(self) -> Path:
+        """The job's last output: when it exists, the job is complete."""
+        if self.variant.endswith("straightened"):
+            return self.derivative("warps", "from-straight_to-native_xfm.json")
+        return self.label_outputs["lesion"]
+
+
+def variant_root(variant: str, bids_root: str | Path, work_dir: str | Path) -> Path:
+    """Root folder of a variant: the BIDS dataset for ``chunks_native``, else ``<work_dir>/variants/<variant>``."""
+    if variant not in VARIANTS:
+        raise InputError(f"unknown dataset variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    if variant == "chunks_native":
+        return Path(bids_root)
+    return Path(work_dir) / "variants" / variant
+
+
+def inverse_warp(straight_image: str | Path) -> tuple[Path, Path]:
+    """The straight->native field of a straightened image and the native image it came from.
+
+    Parameters
+    ----------
+    straight_image : str or Path
+        An image of a straightened variant, ``<variant root>/sub-<id>[/ses-<ses>]/anat/<stem>.nii.gz``.
+
+    Returns
+    -------
+    field, native_image : Path
+        ``derivatives/warps/.../<stem>_from-straight_to-native_xfm.nii.gz`` and the native image recorded in
+        its JSON sidecar.
+    """
+    straight_image = Path(straight_image)
+    root = bids_root_of(straight_image)
+    stem, _ = split_extension(straight_image.name)
+    folder = root / "derivatives" / "warps" / straight_image.parent.relative_to(root)
+    sidecar = folder / f"{stem}_from-straight_to-native_xfm.json"
+    if not sidecar.is_file():
+        raise InputError("no inverse warping field for this straightened image (expected "
+                         f"{sidecar.relative_to(root)}); rebuild the variant", straight_image)
+    native = Path(json.loads(sidecar.read_text())["NativeImage"])
+    return sidecar.with_name(f"{stem}_from-straight_to-native_xfm.nii.gz"), native
+
+
+def _stem_without_chunk(image: Path) -> str:
+    stem, _ = split_extension(image.name)
+    return "_".join(part for part in stem.split("_") if not part.startswith("chunk-"))
+
+
+def plan_jobs(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, variants: tuple[str, ...]) -> list[Job]:
+    """List the jobs that build the requested variants from a :func:`sclesion.dataset.discover` table."""
+    jobs: list[Job] = []
+    roots = {v: variant_root(v, bids_root, work_dir) for v in VARIANTS}
+    table = dataset.assign(session=dataset["session"].fillna(""), chunk=dataset["chunk"].astype("string"))
+    for (subject, session), group in table.groupby(["participant_id", "session"], sort=True):
+        group = group.sort_values("chunk")
+        images = tuple(Path(p) for p in group["image"])
+        cords = tuple(Path(p) for p in group["cord"])
+        lesions = tuple(Path(p) for p in group["lesion"])
+        folder = images[0].parent.relative_to(bids_root)
+        stitched_name = f"{_stem_without_chunk(images[0])}.nii.gz"
+        stitched = Job("stitched_native", subject, session, "", images, cords, lesions,
+                       roots["stitched_native"] / folder / stitched_name)
+        if "stitched_native" in variants or "stitched_straightened" in variants:
+            jobs.append(stitched)
+        if "chunks_straightened" in variants:
+            for image, cord, lesion, chunk in zip(images, cords, lesions, group["chunk"]):
+                jobs.append(Job("chunks_straightened", subject, session, str(chunk), (image,), (cord,), (lesion,),
+                                roots["chunks_straightened"] / folder / image.name))
+        if "stitched_straightened" in variants:
+            outs = stitched.label_outputs
+            jobs.append(Job("stitched_straightened", subject, session, "", (stitched.out_image,),
+                            (outs["cord"],), (outs["lesion"],),
+                            roots["stitched_straightened"] / folder / stitched_name))
+    return jobs
+
+
+def run_job(job: Job, fov_mm: float = FOV_MM) -> str:
+    """Build one output of a variant; return ``"skipped"`` if it was complete, else ``"built"``."""
+    if job.marker.exists():
+        return "skipped"
+    labels = job.label_outputs
+    if job.variant == "stitched_native":
+        stitch_files(list(job.sources), job.out_image, is_mask=False)
+        stitch_files(list(job.cords), labels["cord"], is_mask=True)
+        stitch_files(list(job.lesions), labels["lesion"], is_mask=True)
+        return "built"
+    image, cord, lesion = load_nifti(job.sources[0]), load_nifti(job.cords[0]), load_nifti(job.lesions[0])
+    result = straighten(image, cord, fov_mm=fov_mm)
+    save_nifti(result.image, job.out_image)
+    for kind, mask in (("cord", cord), ("lesion", lesion)):
+        warped = result.to_straight(mask, interp="linear", threshold=0.5)
+        save_nifti(nib.Nifti1Image(warped.get_fdata().astype("uint8"), warped.affine), labels[kind])
+    save_nifti(result.curved_to_straight, job.derivative("warps", "from-native_to-straight_xfm.nii.gz"))
+    save_nifti(result.straight_to_curved, job.derivative("warps", "from-straight_to-native_xfm.nii.gz"))
+    write_text(json.dumps({"NativeImage": str(job.sources[0].resolve()), "FieldOfViewHalfWidthMM": fov_mm},
+                          indent=2) + "\n", job.marker)
+    return "built"
+
+
+def _run_safely(job: Job, fov_mm: float) -> str:
+    try:
+        return run_job(job, fov_mm)
+    except InputError as err:
+        return f"failed: {err}"
+
+
+def _copy_metadata(bids_root: Path, root: Path, variant: str) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    participants = bids_root / "participants.tsv"
+    if participants.is_file() and not (root / "participants.tsv").exists():
+        shutil.copy(participants, root / "participants.tsv")
+    description = root / "dataset_description.json"
+    if not description.exists():
+        text = {"Name": f"{variant} variant of {bids_root.name}", "BIDSVersion": "1.9.0",
+                "DatasetType": "derivative", "GeneratedBy": [{"Name": "sclesion.variants"}]}
+        write_text(json.dumps(text, indent=2) + "\n", description)
+
+
+def build_variants(
+    bids_root: str | Path,
+    work_dir: str | Path,
+    variants: tuple[str, ...] = VARIANTS,
+    sites: tuple[str, ...] | None = ("TUM",),
+    fov_mm: float = FOV_MM,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Build the requested dataset variants, skipping finished outputs.
+
+    Parameters
+    ----------
+    bids_root : str or Path
+        The native BIDS dataset (chunks with ``derivatives/labels``).
+    work_dir : str or Path
+        Variants go to ``<work_dir>/variants/<variant>/``.
+    variants : tuple of str
+        Which of :data:`VARIANTS` to build (``chunks_native`` needs no building).
+    sites : tuple of str, optional
+        Only subjects of these sites (``participants.tsv`` column ``site``); None for all. The study built
+        the variants of the TUM dataset, whose sessions hold three chunks.
+    fov_mm : float
+        Half width of the straight in-plane field of view (mm).
+    n_jobs : int
+        Parallel worker processes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per output image: variant, participant_id, session, chunk, image, status (``built``,
+        ``skipped`` or ``failed: <reason>``). Failures are reported, not raised, so one bad scan does not stop
+        the build.
+    """
+    bids_root, work_dir = Path(bids_root), Path(work_dir)
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise InputError(f"unknown dataset variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+    dataset = discover(bids_root, require_labels=True)
+    if sites is not None:
+        dataset = dataset[dataset["site"].isin(sites)]
+        if dataset.empty:
+            raise InputError(f"no image of the sites {list(sites)} (participants.tsv column 'site')", bids_root)
+    jobs = plan_jobs(dataset, bids_root, work_dir, tuple(variants))
+    for variant in sorted({job.variant for job in jobs}):
+        _copy_metadata(bids_root, variant_root(variant, bids_root, work_dir), variant)
+    rows = []
+    # stitched native first: the stitched straightened variant is made from it
+    stages = [[j for j in jobs if j.variant == "stitched_native"], [j for j in jobs if j.variant != "stitched_native"]]
+    with ProcessPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else _InProcess() as pool:
+        for stage in stages:
+            statuses = pool.map(_run_safely, stage, [fov_mm] * len(stage))
+            for job, status in tqdm(zip(stage, statuses), total=len(stage), desc="building variants", unit="image"):
+                rows.append({"variant": job.variant, "participant_id": job.participant_id, "session": job.session,
+                             "chunk": job.chunk, "image": str(job.out_image), "status": status})
+    return pd.DataFrame(rows, columns=["variant", "participant_id", "session", "chunk", "image", "status"])
+
+
+class _InProcess:
+    """A stand-in for an executor that runs ``map`` lazily in this process (``n_jobs=1``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def map(fn, *iterables):
+        return map(fn, *iterables)
