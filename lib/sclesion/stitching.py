@@ -200,23 +200,26 @@ def _as_labels(data: np.ndarray, name: str) -> np.ndarray:
     """A chunk as a uint8 label map, or :class:`InputError` if it is not one."""
     if data.dtype == bool:
         return data.astype(np.uint8)
-    low, high = float(data.min()), float(data.max())
-    if low < 0 or high > 255:
-        raise InputError(f"a mask must hold integer labels 0..255, found values {low:g}..{high:g}", name)
-    if data.dtype.kind == "f":
-        fractional = data != np.round(data)
-        if fractional.any():
-            raise InputError(f"a mask must hold integer labels, found {data[fractional].flat[0]:g}; is it an image?", name)
-    labels = data.astype(np.uint8)
-    n_distinct = int(np.count_nonzero(np.bincount(labels.ravel(), minlength=256)))
-    if n_distinct > MAX_MASK_LABELS:
-        raise InputError(f"holds {n_distinct} distinct values: an image, not a mask", name)
-    return labels
+    if data.dtype != np.uint8:
+        low, high = float(data.min()), float(data.max())
+        if low < 0 or high > 255:
+            raise InputError(f"a mask must hold integer labels 0..255, found values {low:g}..{high:g}", name)
+        if data.dtype.kind == "f":
+            fractional = data != np.round(data)
+            if fractional.any():
+                raise InputError(f"a mask must hold integer labels, found {data[fractional].flat[0]:g}; is it an image?", name)
+        data = data.astype(np.uint8)
+    if int(data.max()) >= MAX_MASK_LABELS:  # otherwise there cannot be more distinct values than allowed
+        present = np.zeros(256, dtype=bool)
+        present[data.ravel(order="K")] = True
+        if int(present.sum()) > MAX_MASK_LABELS:
+            raise InputError(f"holds {int(present.sum())} distinct values: an image, not a mask", name)
+    return data
 
 
 def _looks_like_mask(data: np.ndarray) -> bool:
     """True for a label map: at most :data:`MAX_MASK_LABELS` distinct integer values in 0..255."""
-    sample = data.ravel()[:: max(1, data.size // 4096)]
+    sample = data.ravel(order="K")[:: max(1, data.size // 4096)]
     if data.dtype.kind == "f" and (sample != np.round(sample)).any():
         return False
     try:

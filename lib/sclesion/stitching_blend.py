@@ -47,8 +47,8 @@ class OverlapWeights:
         Output index box (one slice per output axis) around the region where chunks overlap, padded by one
         voxel where the grid allows (so that it reaches into the chunks' exclusive regions).
     weights : numpy.ndarray
-        float32, shape ``(n_chunks, *box shape)``; ``weights[k]`` is chunk ``k``'s weight (0 where ``k`` does
-        not cover the voxel); the weights of covered voxels sum to 1.
+        float32, shape ``(n_chunks, *box shape)``, read-only (possibly a broadcast view); ``weights[k]`` is
+        chunk ``k``'s weight (0 where ``k`` does not cover the voxel); the weights of covered voxels sum to 1.
     """
 
     box: tuple[slice, slice, slice]
@@ -93,9 +93,13 @@ def ramp_weights(box: tuple[slice, slice, slice], pieces: list[Piece], spacing: 
         Output voxel size in mm per axis (distances are measured in mm).
     """
     covers = np.stack([_in_box(piece, box) for piece in pieces])
-    union = covers.any(axis=0)
-    distances = np.zeros(covers.shape, dtype=np.float32)
-    for k, cover in enumerate(covers):
+    # Along an axis where no coverage changes (e.g. in-plane, for chunks with one field of view) every
+    # distance is constant: compute on one voxel there and broadcast, which is exact and much cheaper.
+    uniform = [a for a in range(3) if (covers == covers.take([0], axis=a + 1)).all()]
+    reduced = covers[(slice(None), *[slice(0, 1) if a in uniform else slice(None) for a in range(3)])]
+    union = reduced.any(axis=0)
+    distances = np.zeros(reduced.shape, dtype=np.float32)
+    for k, cover in enumerate(reduced):
         others_only = union & ~cover
         if not cover.any():
             continue
@@ -106,12 +110,12 @@ def ramp_weights(box: tuple[slice, slice, slice], pieces: list[Piece], spacing: 
         distances[k][~cover] = 0.0
     total = distances.sum(axis=0)
     np.divide(distances, total, out=distances, where=total > 0)
-    return OverlapWeights(box=box, weights=distances)
+    return OverlapWeights(box=box, weights=np.broadcast_to(distances, covers.shape))
 
 
 def blend_images(shape: tuple[int, int, int], pieces: list[Piece], overlaps: list[OverlapWeights]) -> np.ndarray:
     """Ramp-weighted sum of the resampled images (float32, ``shape``); 0 where no chunk covers a voxel."""
-    out = np.zeros(shape, dtype=np.float32)
+    out = np.zeros(shape, dtype=np.float32, order="F")  # NIfTI's voxel order: chunks read from files are F too
     for k, piece in enumerate(pieces):
         values = piece.values
         for region in overlaps:
@@ -125,7 +129,7 @@ def blend_images(shape: tuple[int, int, int], pieces: list[Piece], overlaps: lis
 
 def blend_masks(shape: tuple[int, int, int], pieces: list[Piece], overlaps: list[OverlapWeights]) -> np.ndarray:
     """Stitched label map (uint8, ``shape``): each chunk's labels, and a weighted vote in each overlap box."""
-    out = np.zeros(shape, dtype=np.uint8)
+    out = np.zeros(shape, dtype=np.uint8, order="F")  # NIfTI's voxel order: chunks read from files are F too
     for piece in pieces:
         target = out[piece.box]
         if piece.inside is None:
@@ -141,7 +145,7 @@ def blend_masks(shape: tuple[int, int, int], pieces: list[Piece], overlaps: list
 def _vote(region: OverlapWeights, pieces: list[Piece]) -> np.ndarray:
     """Label with the largest summed weight at each voxel of ``region.box``; the larger label wins ties."""
     chunk_labels = [_in_box(piece, region.box, values=True) for piece in pieces]
-    labels = np.unique(np.concatenate([np.unique(v) for v in chunk_labels]))
+    labels = np.flatnonzero(sum(np.bincount(v.ravel(), minlength=256) for v in chunk_labels))
     best_vote = np.full(chunk_labels[0].shape, -1.0, dtype=np.float32)
     best_label = np.zeros(chunk_labels[0].shape, dtype=np.uint8)
     for label in labels:  # ascending, so a later (larger) label wins a tie

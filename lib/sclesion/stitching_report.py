@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from sclesion.stitching_grid import MM_TOL, Footprint, OutputGrid, box_corners
 
@@ -84,8 +83,10 @@ class StitchReport:
             lines[-1] += f" ({n} empty slice{'s' if n != 1 else ''} left along output axis {self.stacking_axis})"
         return lines
 
-    def table(self) -> pd.DataFrame:
-        """Junctions as a table: chunk numbers (1-based, input order), overlap and gap in mm."""
+    def table(self):
+        """Junctions as a pandas DataFrame: chunk numbers (1-based, input order), overlap and gap in mm."""
+        import pandas as pd
+
         rows = [
             {"first chunk": j.first + 1, "second chunk": j.second + 1, "overlap (mm)": round(max(j.overlap_mm, 0.0), 3),
              "gap (mm)": round(j.gap_mm, 3)}

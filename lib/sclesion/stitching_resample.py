@@ -73,7 +73,7 @@ def resample(data: np.ndarray, fp: Footprint, is_mask: bool) -> Piece:
     values = aligned
     for axis in sorted(range(3), key=lambda a: not _on_grid(scale[a], offset[a])):  # slices first: less to interpolate
         values = _resample_axis(values, axis, scale[axis], offset[axis], fp.box_shape[axis], is_mask)
-    return Piece(fp.box, np.array(values, dtype=dtype), None)
+    return Piece(fp.box, np.asarray(values, dtype=dtype), None)
 
 
 def _resample_axis(data: np.ndarray, axis: int, scale: float, offset: float, n_out: int, is_mask: bool) -> np.ndarray:
