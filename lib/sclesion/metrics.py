@@ -131,6 +131,8 @@ def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
         One slice per axis.
     """
     mask = np.asarray(mask)
+    if mask.dtype == bool:
+        mask = mask.view(np.uint8)  # maximum over uint8 is vectorised, over bool it is not
     if mask.ndim == 1:
         index = np.flatnonzero(mask)
         return (slice(int(index[0]), int(index[-1]) + 1),) if index.size else None
@@ -203,8 +205,10 @@ def normalized_surface_distance(
 ) -> float:
     """Normalised surface distance (NSD) at tolerance ``tau``; see the module docstring for the definition.
 
-    Distances are computed only inside boxes around clusters of surface voxels (surface voxels farther
-    apart than ``tau`` never interact), so the cost follows the surfaces, not the array size.
+    Rather than a distance transform of the whole array, each border voxel looks for a border voxel of the
+    other mask at one of the offsets within ``tau`` (:func:`ball_offsets`), so the cost follows the number of
+    border voxels, not the array size. This equals MetricsReloaded's ``distance <= tau`` on SciPy's exact
+    Euclidean distance transform: the offsets are kept with the same floating-point expression.
 
     Parameters
     ----------
@@ -221,40 +225,63 @@ def normalized_surface_distance(
         In [0, 1]; nan when both masks are empty, 0 when exactly one is.
     """
     pred, ref = binary_pair(pred, ref)
-    if not tau >= 0:
-        raise InputError(f"NSD tolerance must be >= 0, got {tau}")
     sampling = np.ones(pred.ndim) if spacing is None else np.asarray(spacing, dtype=float)
-    if sampling.shape != (pred.ndim,) or not np.all(sampling > 0):
+    if sampling.shape != (pred.ndim,):
         raise InputError(f"spacing must hold {pred.ndim} positive voxel sizes (mm), got {spacing}")
+    offsets = ball_offsets(tau, sampling)
     border_pred, border_ref = surface(pred), surface(ref)
     n_pred, n_ref = np.count_nonzero(border_pred), np.count_nonzero(border_ref)
     if n_pred == 0 and n_ref == 0:
         return math.nan
     if n_pred == 0 or n_ref == 0:
         return 0.0
-    within = 0
-    for box, inside in _surface_clusters(border_pred | border_ref, tau, sampling):
-        cluster_pred, cluster_ref = border_pred[box] & inside, border_ref[box] & inside
-        if not (cluster_pred.any() and cluster_ref.any()):
-            continue  # every other surface is farther than tau from this cluster
-        to_ref = ndimage.distance_transform_edt(~cluster_ref, sampling=sampling)
-        to_pred = ndimage.distance_transform_edt(~cluster_pred, sampling=sampling)
-        within += np.count_nonzero(to_ref[cluster_pred] <= tau) + np.count_nonzero(to_pred[cluster_ref] <= tau)
+    within = _count_near(border_pred, border_ref, offsets) + _count_near(border_ref, border_pred, offsets)
     return float(within / (n_pred + n_ref))
 
 
-def _surface_clusters(borders: np.ndarray, tau: float, sampling: np.ndarray):
-    """Yield ``(box, inside)`` for groups of surface voxels; voxels of different groups are > tau apart.
+def ball_offsets(tau: float, spacing) -> np.ndarray:
+    """Integer voxel offsets ``d`` with ``sqrt(sum((d * spacing) ** 2)) <= tau``, one per row.
 
-    Each voxel is grown by ``ceil(tau / voxel size)`` voxels per axis; the connected components
-    (26-connectivity) of the grown voxels are the groups. ``box`` is the group's bounding box in
-    ``borders`` and ``inside`` marks the group's voxels within that box.
+    The distance is computed as ``scipy.ndimage.distance_transform_edt`` computes it (scale each axis, square,
+    sum over axes in order, square root), so the comparison with ``tau`` gives the same result.
+
+    Parameters
+    ----------
+    tau : float
+        Radius, in the unit of ``spacing`` (mm, or voxels with unit spacing).
+    spacing : sequence of float
+        Voxel size per axis.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_offsets, n_axes)
+        Always holds the zero offset.
     """
-    reach = np.ceil(tau / sampling).astype(int)
-    grown = ndimage.maximum_filter(borders, size=tuple(2 * reach + 1)) if reach.any() else borders
-    groups, _ = ndimage.label(grown, structure=np.ones((3,) * borders.ndim, dtype=bool))
-    for index, box in enumerate(ndimage.find_objects(groups), start=1):
-        yield box, groups[box] == index
+    sampling = np.asarray(spacing, dtype=float)
+    if not tau >= 0:
+        raise InputError(f"NSD tolerance must be >= 0, got {tau}")
+    if sampling.ndim != 1 or not np.all(sampling > 0):
+        raise InputError(f"spacing must hold positive voxel sizes (mm), got {spacing}")
+    reach = np.floor(tau / sampling).astype(int) + 1
+    grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=0).reshape(len(reach), -1)
+    scaled = grid.astype(np.float64) * sampling[:, None]
+    distance = np.sqrt(np.add.reduce(scaled * scaled, axis=0))
+    return grid[:, distance <= tau].T
+
+
+def _count_near(sources: np.ndarray, targets: np.ndarray, offsets: np.ndarray, block: int = 64) -> int:
+    """Number of True voxels of ``sources`` with a True voxel of ``targets`` at one of ``offsets``."""
+    reach = np.abs(offsets).max(axis=0)
+    padded = np.pad(targets, [(r, r) for r in reach])
+    flat_targets = padded.ravel()
+    points = np.ravel_multi_index(tuple((np.argwhere(sources) + reach).T), padded.shape)
+    steps = np.ravel_multi_index(tuple((offsets + reach).T), padded.shape) - np.ravel_multi_index(
+        tuple(reach), padded.shape
+    )
+    hit = np.zeros(points.size, dtype=bool)
+    for start in range(0, steps.size, block):
+        hit |= flat_targets[points[:, None] + steps[None, start : start + block]].any(axis=1)
+    return int(np.count_nonzero(hit))
 
 
 @dataclass(frozen=True)
