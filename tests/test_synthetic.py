@@ -12,6 +12,7 @@ import pytest
 
 from sclesion.synthetic import load_session_model, read_centerline, read_lesions, render_truth
 from sclesion.synthetic import layout
+from sclesion.synthetic.truth import TRUTH_FINE_MM
 
 
 def _sessions(root, subject):
@@ -193,3 +194,13 @@ def test_render_truth_on_a_chunk_grid_reproduces_its_masks(smoke_bids):
         assert np.array_equal(truth.cord, np.asanyarray(nib.load(cord_path).dataobj))
         assert np.array_equal(truth.lesion, np.asanyarray(nib.load(lesion_path).dataobj))
         assert truth.image.shape == img.shape
+
+
+def test_render_truth_on_the_reference_grid_reproduces_the_ground_truth_files(smoke_bids):
+    subject, session = "sub-nyu001", _sessions(smoke_bids, "sub-nyu001")[0]
+    files = layout.truth_files(smoke_bids, subject[4:], session[4:])
+    img = nib.load(files["image"])
+    truth = render_truth(smoke_bids, subject, session, img.affine, img.shape, fine_mm=TRUTH_FINE_MM)
+    assert np.array_equal(truth.cord, np.asanyarray(nib.load(files["cord"]).dataobj))
+    assert np.array_equal(truth.lesion, np.asanyarray(nib.load(files["lesion"]).dataobj))
+    assert np.allclose(truth.image, img.get_fdata(), rtol=1e-6)

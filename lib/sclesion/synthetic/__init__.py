@@ -19,10 +19,17 @@ from sclesion.synthetic.cohort import (
     generate_cohort,
 )
 from sclesion.synthetic.spec import GENERATOR_VERSION, load_spec, spec_hash
-from sclesion.synthetic.truth import load_session_model, read_centerline, read_lesions, render_truth
+from sclesion.synthetic.truth import (
+    TRUTH_FINE_MM,
+    load_session_model,
+    read_centerline,
+    read_lesions,
+    render_truth,
+)
 
 __all__ = [
     "GENERATOR_VERSION",
+    "TRUTH_FINE_MM",
     "CohortResult",
     "checksum_manifest",
     "compare_checksums",

@@ -20,7 +20,7 @@ from sclesion.errors import InputError
 from sclesion.paths import manifest_dir
 
 #: Bump whenever the generator's output changes for the same spec (it invalidates caches and checksums).
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.0"
 
 #: Sites in the order their subjects are generated and listed.
 SITES: tuple[str, ...] = ("TUM", "NYU", "BWH", "UCSF")

@@ -219,6 +219,7 @@ def write_subject(spec: dict, plan: SubjectPlan, root: str | Path) -> None:
             "session_id": f"ses-{session.session}",
             "site": plan.site,
             "vertebra_tops_level_mm": model.anatomy.vertebra_tops(),
+            "truth_fine_mm": TRUTH_FINE_MM,
             "model": model.to_dict(),
         }
         write_text(json.dumps(anatomy, indent=2) + "\n", files["anatomy"])

@@ -2,7 +2,9 @@
 
 :func:`render_truth` lets stitching, straightening or evaluation code score its output against the true
 anatomy on its own grid: it re-renders the session's model exactly as the chunks were rendered (same partial
-volume rule), so rendering on a chunk's own grid reproduces that chunk's masks.
+volume rule), so rendering on a chunk's own grid reproduces that chunk's masks. The reference-space files in
+``derivatives/groundtruth`` were rendered with one sample per voxel (``fine_mm=TRUTH_FINE_MM``); pass that
+value to reproduce them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from sclesion.errors import InputError
 from sclesion.synthetic import layout
 from sclesion.synthetic.model import SessionModel
 from sclesion.synthetic.render import FINE_MM, Rendered, render_grid
+from sclesion.synthetic.subject import TRUTH_FINE_MM
+
+
+__all__ = ["TRUTH_FINE_MM", "load_session_model", "read_centerline", "read_lesions", "render_truth"]
 
 
 def _truth_file(bids_root, subject, session, key) -> Path:
@@ -51,7 +57,8 @@ def render_truth(bids_root: str | Path, subject: str, session: str, affine: np.n
     shape : tuple of 3 int
         Target grid shape in voxels.
     fine_mm : float
-        Partial-volume sampling step (mm); the default is the one used for the chunks.
+        Partial-volume sampling step (mm) along the grid's longest voxel axis; the default is the one used for
+        the chunks, :data:`TRUTH_FINE_MM` the one used for the reference-space files.
 
     Returns
     -------
