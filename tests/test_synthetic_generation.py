@@ -118,3 +118,14 @@ def test_volume_sampler_respects_truncation():
     assert volumes.shape == (5000,)
     assert volumes.min() >= 3 and volumes.max() <= 500
     assert abs(np.median(volumes) - 18) < 3
+
+
+def test_non_axial_orientation_is_an_input_error(repo_root, tmp_path):
+    import yaml
+
+    spec = yaml.safe_load((repo_root / "data_manifest" / "cohorts" / "smoke.yml").read_text())
+    spec["acquisition_overrides"]["orientation"] = ["L", "S", "A"]  # slices would be coronal
+    path = tmp_path / "bad.yml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(InputError, match="S or I last"):
+        load_spec(path)

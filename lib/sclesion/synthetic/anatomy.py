@@ -4,7 +4,8 @@ Coordinates
 -----------
 Everything here is a function of the *anatomical level* ``a`` in mm: 0 at C1, negative going caudally,
 the conus tip at ``a = -length_mm`` (~-450 mm, true scale). Positions in the axial plane are offsets in mm from
-the cord centerline, in RAS+ directions: ``dx`` towards the subject's right, ``dy`` anterior. A session places the anatomy in scanner space with a translation (see ``model.py``):
+the cord centerline, in RAS+ directions: ``dx`` towards the subject's right, ``dy`` anterior. A session
+places the anatomy in scanner space with a translation (see ``model.py``):
 ``world = (tx + cx(a) + dx, ty + cy(a) + dy, tz + a)``.
 
 Profiles are tabulated on a *nominal* 450 mm cord (``a_norm``) and stretched by the subject's length,

@@ -2,10 +2,10 @@
 
 Partial volume: each voxel is sampled at ``n = ceil(spacing / fine_mm)`` evenly spaced points along its
 longest voxel axis (the slice axis of an axial chunk: thick slices get several sub-slices) and at its centre
-along the other axes; the tissue of every sample is classified, and the voxel gets the mean signal and the fraction of samples in cord and in
-lesion. Masks are those fractions thresholded at 0.5 (``cord = cord >= 0.5 OR lesion``), with one rule so that
-no lesion whose centre lies in the grid disappears: if none of its samples end up in the lesion mask, its
-best-covered voxel (or the voxel holding its centre) is added.
+along the other axes; the tissue of every sample is classified, and the voxel gets the mean signal and the
+fractions of its samples in cord and in lesion. Masks are those fractions thresholded at 0.5
+(``cord = cord >= 0.5 OR lesion``), plus one rule so that no lesion whose centre lies in the grid disappears:
+its best-covered voxel (or, if no sample hit it, the voxel holding its centre) is always in the lesion mask.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ _SITE_KEYS = ("site", "sessions", "followup_years", "coverage", "scanners", "acq
 _ACQ_KEYS = ("orientation", "inplane_mm", "slice_mm", "fov_mm", "anterior_shift_mm", "overlap_slices",
              "slab_jitter_mm", "max_oblique_deg")
 _CONTRAST_KEYS = ("soft", "body", "disc", "bone", "csf", "cord", "lesion")
+_TRUTH_KEYS = ("inplane_mm", "slice_mm", "margin_mm")
 _LESION_KEYS = ("lesion_free_probability", "count_mean", "load_gamma_shape", "volume_median_mm3",
                 "volume_sigma", "volume_range_mm3", "elongation", "followup")
 
@@ -77,7 +78,17 @@ def load_site(site: str, sites_dir: Path | None = None) -> dict[str, Any]:
         raise InputError(f"'site' is {data['site']!r}, expected {site!r}", path)
     if data["sessions"] not in (1, 2):
         raise InputError("'sessions' must be 1 or 2", path)
+    _check_orientation(data["acquisition"]["orientation"], path)
     return data
+
+
+def _check_orientation(codes, path: Path) -> None:
+    """Axial chunks: three nibabel axcodes naming each scanner axis once, the last one S or I."""
+    axes = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
+    if (not isinstance(codes, list) or len(codes) != 3 or any(c not in axes for c in codes)
+            or sorted(axes[c] for c in codes) != [0, 1, 2] or codes[2] not in ("S", "I")):
+        raise InputError(f"acquisition orientation {codes!r} must be three axcodes such as [L, A, S], "
+                         "naming each axis once, with S or I last (axial slices)", path)
 
 
 def load_spec(name_or_path: str | Path, seed: int | None = None) -> dict[str, Any]:
@@ -106,6 +117,7 @@ def load_spec(name_or_path: str | Path, seed: int | None = None) -> dict[str, An
     spec = _read_yaml(path)
     _require(spec, _SPEC_KEYS, path)
     _require(spec["lesions"], _LESION_KEYS, path, " in 'lesions'")
+    _require(spec["truth"], _TRUTH_KEYS, path, " in 'truth'")
     unknown = [s for s in spec["sites"] if s not in SITES]
     if unknown:
         raise InputError(f"unknown site(s) {', '.join(unknown)}; known: {', '.join(SITES)}", path)
@@ -124,6 +136,7 @@ def load_spec(name_or_path: str | Path, seed: int | None = None) -> dict[str, An
         if spec["sites"].get(site, 0):
             params = load_site(site)
             params["acquisition"].update(overrides)
+            _check_orientation(params["acquisition"]["orientation"], path)
             spec["site_params"][site] = params
     return spec
 

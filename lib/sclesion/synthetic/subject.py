@@ -109,6 +109,7 @@ def plan_subject(spec: dict, site: str, number: int) -> SubjectPlan:
             date += dt.timedelta(days=int(round(rng.uniform(*params["followup_years"]) * 365.25)))
             status = evolve(baseline_lesions, load, anatomy, spec["lesions"], rng)
         present = tuple(lesion for lesion, s in status if s != "vanished")
+        # patient position in the scanner: spine 40-60 mm posterior of the isocentre, C1 60-120 mm above it
         offset = (float(rng.uniform(-8, 8)), float(rng.uniform(-60, -40)), float(rng.uniform(60, 120)))
         model = SessionModel(anatomy, present, offset, dict(params["contrast"]), float(rng.uniform(*params["gain"])))
         scanner = scanners[int(rng.choice(len(scanners), p=weights / weights.sum()))]
