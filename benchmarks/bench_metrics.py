@@ -8,8 +8,8 @@ and ``_lesion-manual`` masks for the reference), and the timed call is
 for cord and lesion (Dice, NSD, RVE, PPVL, SensL, F1ScoreL, lesion counts) and the per-lesion detection table.
 
 Memory is measured two ways: ``tracemalloc`` peak during the call (every NumPy/SciPy array allocation), and
-the process's peak resident set size (``resource.getrusage``) in a fresh process that runs one call, minus
-its resident size just before the call. MetricsReloaded's figures were measured by the project on the same
+the resident set size of a fresh process (Linux ``/proc/self/status``): its peak during a call (reset through
+``/proc/self/clear_refs`` after a warm-up call) minus its size just before, and the whole process's peak. MetricsReloaded's figures were measured by the project on the same
 kind of pair (REFERENCE.md section 6); it cannot be installed here.
 
 Usage: ``python benchmarks/bench_metrics.py``
@@ -17,7 +17,6 @@ Usage: ``python benchmarks/bench_metrics.py``
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import tempfile
@@ -104,8 +103,16 @@ def pair_case(folder: Path) -> Case:
 
 
 def peak_rss_mb(case_folder: Path) -> tuple[float, float]:
-    """Run one call in a fresh process on the written pair; return (peak RSS, peak RSS minus RSS before the
-    call) in MB."""
+    """Peak resident memory of a fresh process evaluating the written pair, in MB.
+
+    Returns
+    -------
+    process_peak : float
+        The process's peak RSS (``resource.getrusage``), Python and libraries included.
+    call_increase : float
+        Peak RSS during a second call minus RSS before it (the peak is reset through
+        ``/proc/self/clear_refs`` after a first, warm-up call, so lazy imports are not counted).
+    """
     code = (
         "import resource, sys\n"
         "from pathlib import Path\n"
@@ -113,19 +120,22 @@ def peak_rss_mb(case_folder: Path) -> tuple[float, float]:
         "import bench_metrics as b\n"
         "from sclesion.evaluate import evaluate_case\n"
         "case = b.pair_case(Path(sys.argv[1]))\n"
-        "def rss():\n"
-        "    return float(open('/proc/self/statm').read().split()[1]) * resource.getpagesize() / 2**20\n"
-        "before = rss()\n"
+        "def status(field):\n"
+        "    line = next(l for l in open('/proc/self/status') if l.startswith(field))\n"
+        "    return float(line.split()[1]) / 1024\n"
         "evaluate_case(case)\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(peak, peak - before)\n"
+        "process_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "before = status('VmRSS')\n"
+        "open('/proc/self/clear_refs', 'w').write('5')\n"
+        "evaluate_case(case)\n"
+        "print(process_peak, status('VmHWM') - before)\n"
     )
     output = subprocess.run(
         [sys.executable, "-c", code, str(case_folder), str(Path(__file__).parent)],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
-    peak, increase = (float(v) for v in output.split())
-    return peak, increase
+    process_peak, increase = (float(v) for v in output.split())
+    return process_peak, increase
 
 
 def main() -> int:
@@ -171,11 +181,11 @@ def main() -> int:
     print(f"{'  of which metrics on loaded arrays (s)':38}{np.median(in_memory):12.3f}")
     print(f"{'peak memory, tracemalloc (MB)':38}{traced_mb:12.1f}{METRICSRELOADED_MB:18.0f}"
           f"{METRICSRELOADED_MB / traced_mb:9.0f}x")  # fmt: skip
-    print(f"{'peak RSS increase in the call (MB)':38}{rss_increase:12.1f}{METRICSRELOADED_MB:18.0f}"
+    print(f"{'peak RSS increase during a call (MB)':38}{rss_increase:12.1f}{METRICSRELOADED_MB:18.0f}"
           f"{METRICSRELOADED_MB / max(rss_increase, 1e-9):9.0f}x")  # fmt: skip
     print(f"{'peak RSS of the whole process (MB)':38}{rss_peak:12.1f}")
-    print("\nmemory methods: tracemalloc peak = all Python/NumPy allocations during one call; RSS = "
-          "resource.getrusage ru_maxrss of a fresh process running one call, minus /proc/self/statm before it")
+    print("\nmemory: tracemalloc peak = all Python/NumPy allocations during one call; RSS increase = peak RSS "
+          "(VmHWM, reset after a warm-up call) minus RSS before the call; whole process = ru_maxrss incl. Python")
     ok = median <= 0.1 and traced_mb <= 300
     print(f"target (<= 0.1 s and <= 300 MB per pair): {'met' if ok else 'NOT met'}")
     return 0 if ok else 1

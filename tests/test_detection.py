@@ -77,7 +77,8 @@ def test_one_row_per_lesion_with_volume_in_mm3_and_bin():
 
 def test_empty_masks_give_an_empty_table():
     table = detect_lesions(np.zeros((4, 4, 4)), np.zeros((4, 4, 4)), ISO)
-    assert table.empty and list(table.columns) == ["lesion", "n_voxels", "volume_mm3", "volume_bin", "coverage", "detected"]
+    assert table.empty
+    assert list(table.columns) == ["lesion", "n_voxels", "volume_mm3", "volume_bin", "coverage", "detected"]
 
 
 def test_volume_bins_are_left_closed():
@@ -102,5 +103,7 @@ def test_detection_rates_per_bin_and_chunk_with_counts():
     assert per_bin.loc["50-100", "n_lesions"] == 0 and np.isnan(per_bin.loc["50-100", "rate"])
     per_chunk = detection_rates(lesions, by=["chunk"]).set_index("chunk")
     assert per_chunk["rate"].tolist() == [pytest.approx(2 / 3), 1.0]
+    as_text = detection_rates(lesions.assign(volume_bin=lesions["volume_bin"].astype(str)))  # as read from CSV
+    assert as_text["volume_bin"].tolist() == list(VOLUME_BINS) and as_text["n_lesions"].tolist() == [2, 2, 0, 1]
     with pytest.raises(InputError, match="no column site"):
         detection_rates(lesions, by=["site"])

@@ -184,13 +184,15 @@ def test_label_map_with_foreign_values_is_refused(tmp_path, study):
 
 def test_pairing_reports_missing_labels_and_duplicates(tmp_path):
     key = Key("sub-a", "ses-01", "ax", 1)
-    cases, problems, skipped = pair_cases({key: Files(lesion=tmp_path / "p.nii.gz")},
-                                          {key: Files(cord=tmp_path / "c.nii.gz", lesion=tmp_path / "l.nii.gz")})  # fmt: skip
+    predictions = {key: Files(lesion=tmp_path / "p.nii.gz")}
+    references = {key: Files(cord=tmp_path / "c.nii.gz", lesion=tmp_path / "l.nii.gz")}
+    cases, problems, skipped = pair_cases(predictions, references)
     assert [c.labels for c in cases] == [("lesion",)]
     assert problems == ["sub-a_ses-01_acq-ax_chunk-1: no cord prediction; cord not evaluated"] and skipped == 0
     folder = tmp_path / "dup"
     folder.mkdir()
-    for name in (f"{stem('a', 1)}.nii.gz", f"{stem('a', 1)}.nii", f"{stem('a', 2)}.nii.gz", f"{stem('a', 2)}_lesion-x.nii.gz"):
+    one, two = stem("a", 1), stem("a", 2)
+    for name in (f"{one}.nii.gz", f"{one}.nii", f"{two}.nii.gz", f"{two}_lesion-x.nii.gz"):
         (folder / name).write_bytes(b"")
     found, problems = find_predictions(folder)
     assert found == {} and len(problems) == 2
@@ -214,3 +216,16 @@ def test_cross_check_without_metricsreloaded_is_a_clear_error(study, capsys, mon
     status = main(["evaluate", "--pred", str(pred), "--ref", str(bids), "-o", str(tmp / "x.csv"), "--cross-check"])
     assert status == 2 and "--cross-check needs MetricsReloaded" in capsys.readouterr().err
     assert not (tmp / "x.csv").exists()
+
+
+def test_stacked_pairing_reports_each_missing_chunk_once(tmp_path):
+    pred = {Key("sub-a", "ses-01", "ax", k): Files(label_map=tmp_path / f"p{k}") for k in (1, 2, 4)}
+    pred[Key("sub-z", "ses-01", "ax", 1)] = Files(label_map=tmp_path / "z1")
+    ref = {Key("sub-a", "ses-01", "ax", k): Files(cord=tmp_path / f"c{k}", lesion=tmp_path / f"l{k}") for k in (1, 2)}
+    ref[Key("sub-q", "ses-01", "ax", 1)] = Files(cord=tmp_path / "qc", lesion=tmp_path / "ql")
+    cases, problems, skipped = pair_cases(pred, ref, stack_chunks=True)
+    assert cases == [] and skipped == 1
+    assert problems == [
+        f"{tmp_path / 'z1'}: no reference label found for sub-z_ses-01_acq-ax_chunk-1",
+        "sub-a_ses-01_acq-ax: no reference for chunk 4 (predicted chunks: 1, 2, 4)",
+    ]

@@ -353,7 +353,8 @@ def test_cross_check_flags_disagreements(monkeypatch):
     pred, ref = voxels((1, 1, 1), (1, 1, 2)), voxels((1, 1, 2), (1, 1, 3))
     ours = compute_metrics(pred, ref)
     values = {"dsc": ours["Dice"], "nsd": ours["NSD"], "rel_vol_error": ours["RVE"], "lesion_ppv": ours["PPVL"],
-              "lesion_sensitivity": ours["SensL"], "lesion_f1_score": 0.123, "ref_count": 1, "pred_count": 1}  # fmt: skip
+              "lesion_sensitivity": ours["SensL"], "lesion_f1_score": 0.123,
+              "ref_count": 1, "pred_count": 1}  # fmt: skip
     fake_metricsreloaded(monkeypatch, values)
     assert metrics_reloaded_available()
     table = cross_check(pred, ref)

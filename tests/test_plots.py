@@ -67,6 +67,16 @@ def test_raincloud_returns_a_closed_labelled_figure_with_brackets_for_significan
     assert len(ax.collections) >= 8  # a violin and a point cloud per group
 
 
+def test_raincloud_takes_dunn_holm_output_as_brackets(scores):
+    from sclesion.stats import dunn_holm
+
+    scores.loc[scores["variant"] == "stitched_native", "Dice"] -= 0.5  # make some pairs differ
+    brackets = dunn_holm(scores, "Dice", ["variant", "configuration"])
+    fig = raincloud(scores, "Dice", "variant", "configuration", brackets=brackets)
+    assert sorted(texts(fig)) == sorted(brackets.loc[brackets["p"] < 0.05, "stars"])
+    assert len(texts(fig)) >= 1
+
+
 def test_raincloud_rejects_unknown_bracket_groups_and_columns(scores):
     bad = pd.DataFrame({"group1": ["nope | 2d"], "group2": ["chunks_native | 2d"], "p": [0.01]})
     with pytest.raises(InputError, match="bracket group 'nope | 2d' is not a plotted group"):

@@ -138,8 +138,9 @@ def detection_rates(lesions: pd.DataFrame, by: Sequence[str] = ("volume_bin",)) 
         Rows of :func:`detect_lesions` (possibly concatenated over chunks and sessions, with extra columns
         such as ``chunk``).
     by : sequence of str, default ("volume_bin",)
-        Grouping columns, e.g. ``("chunk", "volume_bin")``. Every volume bin appears, empty ones with
-        ``n_lesions`` 0 and ``rate`` NaN.
+        Grouping columns, e.g. ``("chunk", "volume_bin")``. Every volume bin appears, in increasing order,
+        empty ones with ``n_lesions`` 0 and ``rate`` NaN (also when ``volume_bin`` was read back from a CSV
+        file as text).
 
     Returns
     -------
@@ -150,6 +151,8 @@ def detection_rates(lesions: pd.DataFrame, by: Sequence[str] = ("volume_bin",)) 
     missing = [c for c in by + ["detected"] if c not in lesions.columns]
     if missing:
         raise InputError(f"lesion table has no column {', '.join(missing)}")
+    if "volume_bin" in by and not isinstance(lesions["volume_bin"].dtype, pd.CategoricalDtype):
+        lesions = lesions.assign(volume_bin=pd.Categorical(lesions["volume_bin"], categories=list(VOLUME_BINS)))
     grouped = lesions.groupby(by, observed=False)["detected"]
     table = pd.DataFrame({"n_lesions": grouped.size(), "n_detected": grouped.sum()}).reset_index()
     table["n_detected"] = table["n_detected"].astype(int)

@@ -266,9 +266,11 @@ def pair_cases(
     """
     problems = []
     predicted_sessions = {k.session_key for k in predictions}
-    skipped = sum(1 for k in references if k not in predictions and k.session_key not in predicted_sessions)
+    referenced_sessions = {k.session_key for k in references}
+    skipped = sum(1 for k in references if k.session_key not in predicted_sessions)
     for key in sorted(set(predictions) - set(references), key=_order):
-        problems.append(f"{predictions[key].paths()[0]}: no reference label found for {key.name}")
+        if not stack_chunks or key.session_key not in referenced_sessions:  # else a missing chunk, below
+            problems.append(f"{predictions[key].paths()[0]}: no reference label found for {key.name}")
     if not stack_chunks:
         for key in sorted(set(references) - set(predictions), key=_order):
             if key.session_key in predicted_sessions:
@@ -277,10 +279,10 @@ def pair_cases(
     if stack_chunks:
         groups: dict[Key, list[Key]] = defaultdict(list)
         for key in set(predictions) | set(references):
-            if key.session_key in predicted_sessions:
+            if key.session_key in predicted_sessions & referenced_sessions:
                 groups[key.session_key].append(key)
         units = []
-        for session, keys in groups.items():
+        for session, keys in sorted(groups.items(), key=lambda item: _order(item[0])):
             try:
                 if any(k.chunk is None for k in keys):
                     raise InputError("cannot stack: some images of this session have no chunk entity", session.name)

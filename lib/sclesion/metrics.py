@@ -487,7 +487,11 @@ def cross_check(
     theirs = metrics_reloaded(pred, ref, nsd_tau, spacing)
     ours = compute_metrics(pred, ref, nsd_tau, spacing)
     table = pd.DataFrame(
-        {"metric": list(METRICS), "sclesion": [float(ours[m]) for m in METRICS], "metricsreloaded": list(theirs.values())}
+        {
+            "metric": list(METRICS),
+            "sclesion": [float(ours[m]) for m in METRICS],
+            "metricsreloaded": [theirs[m] for m in METRICS],
+        }
     )
     table["agree"] = np.isclose(table["sclesion"], table["metricsreloaded"], rtol=0.0, atol=atol, equal_nan=True)
     return table

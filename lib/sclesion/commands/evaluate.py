@@ -34,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(*_seg-manual / *_lesion-manual .nii.gz)")  # fmt: skip
     parser.add_argument("-o", "--output", required=True, type=Path, help="metrics CSV to write")
     parser.add_argument("--stack-chunks", action="store_true",
-                        help="stack the chunks of each session before computing metrics (paper Algorithm 1)")  # fmt: skip
+                        help="stack the chunks of each session before computing metrics (Algorithm 1)")  # fmt: skip
     parser.add_argument("--labels", default=",".join(LABELS),
-                        help=f"comma-separated labels to evaluate, among {', '.join(LABELS)} (default: all)")  # fmt: skip
+                        help=f"comma-separated labels to evaluate, among {', '.join(LABELS)} (default: all)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--nsd-tau-mm", type=float, default=None,
                         help="NSD tolerance in mm (default: 1 voxel, as the paper ran MetricsReloaded)")  # fmt: skip
@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.output} exists; nothing to do (use --force to recompute)")
         return 0
     if args.cross_check and not metrics_reloaded_available():
-        raise InputError("--cross-check needs MetricsReloaded: pip install git+https://github.com/ivadomed/MetricsReloaded")
+        raise InputError(
+            "--cross-check needs MetricsReloaded: pip install git+https://github.com/ivadomed/MetricsReloaded"
+        )
     result = evaluate(
         args.pred,
         args.ref,
@@ -90,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     if result.skipped_references:
         print(f"{result.skipped_references} reference images of subjects/sessions without predictions were skipped")
-    print(f"wrote {args.output}, {extra['summary'].name}" + (f", {extra['detections'].name}" if not result.lesions.empty else ""))
+    written = [str(args.output), extra["summary"].name] + ([] if result.lesions.empty else [extra["detections"].name])
+    print(f"wrote {', '.join(written)}")
     refused = len(result.problems) + len(result.disagreements)
     if refused:
         print(f"{refused} problem(s) reported on stderr", file=sys.stderr)
