@@ -71,6 +71,17 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
     assert list(target.parent.iterdir()) == []
 
 
+def test_atomic_write_gives_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        target = write_text("x\n", tmp_path / "a.txt")
+    finally:
+        os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
 def test_atomic_write_replaces_the_target_whole(tmp_path):
     target = tmp_path / "table.tsv"
     write_text("old\n", target)
