@@ -229,3 +229,14 @@ def test_stacked_pairing_reports_each_missing_chunk_once(tmp_path):
         f"{tmp_path / 'z1'}: no reference label found for sub-z_ses-01_acq-ax_chunk-1",
         "sub-a_ses-01_acq-ax: no reference for chunk 4 (predicted chunks: 1, 2, 4)",
     ]
+
+
+def test_nsd_tolerance_in_mm_uses_the_header_voxel_size(study):
+    """The missed lesion of chunk 1 is >= 8 mm (>= 2.45 voxels) from the found one: partly within 3 voxels, never
+    within 3 mm."""
+    bids, pred, _ = study
+    result = evaluate(pred, bids, labels=("lesion",), nsd_tau_mm=3.0, progress=False)
+    row = result.metrics[(result.metrics.participant_id == "sub-a") & (result.metrics.chunk == 1)].iloc[0]
+    _, lesion = reference(1)
+    assert row["NSD"] == pytest.approx(2 / 3)
+    assert compute_metrics(prediction(1) > 1, lesion, nsd_tau=3.0)["NSD"] == pytest.approx(19 / 24)  # 3 voxels

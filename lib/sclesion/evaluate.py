@@ -312,19 +312,16 @@ def pair_cases(
 # --- evaluating ------------------------------------------------------------------------------------------
 
 
-def evaluate_case(
-    case: Case, nsd_tau: float = NSD_TAU_VOXELS, nsd_tau_mm: float | None = None, cross_check: bool = False
-) -> CaseResult:
+def evaluate_case(case: Case, nsd_tau_mm: float | None = None, cross_check: bool = False) -> CaseResult:
     """Load one case, compute its metrics (per label) and its lesion detections (per chunk).
 
     Parameters
     ----------
     case : Case
         From :func:`pair_cases`.
-    nsd_tau : float, default 1
-        NSD tolerance in voxels (the paper's setting); ignored when ``nsd_tau_mm`` is given.
     nsd_tau_mm : float, optional
-        NSD tolerance in mm, using the voxel size from the NIfTI header.
+        NSD tolerance in mm, using the voxel size from the NIfTI header; by default 1 voxel (the paper's
+        setting).
     cross_check : bool, default False
         Also compute the metrics with MetricsReloaded and report disagreements (slow; needs MetricsReloaded).
 
@@ -344,7 +341,7 @@ def evaluate_case(
             pred, ref, spacing = _arrays(case, loaded, label)
             if nsd_tau_mm is not None and spacing is None:
                 raise InputError("NSD in mm needs one voxel size for all stacked chunks; they differ", case.key.name)
-            tau, spacing = (nsd_tau, None) if nsd_tau_mm is None else (nsd_tau_mm, spacing)
+            tau, spacing = (NSD_TAU_VOXELS, None) if nsd_tau_mm is None else (nsd_tau_mm, spacing)
             values = compute_metrics(pred, ref, tau, spacing)
             if cross_check:
                 theirs = metrics_reloaded(pred, ref, tau, spacing)
