@@ -12,8 +12,12 @@ The grid follows Graf et al. (2024), without the off-by-one of ``TPTBox.stitchin
 2. each chunk's rotation (its direction matrix) is tried, and the one whose axis-aligned box around all
    corners (voxel edges) is smallest wins, the first chunk winning ties;
 3. the output spacing is, per output axis, the smallest voxel size of the inputs along that axis;
-4. the output grid starts at the lowest input voxel *centre* and ends at the highest one (to the nearest
-   output voxel), so the first and last input slices are the first and last output slices.
+4. the output grid lies on the voxel lattice of the chunk whose rotation it took (the *reference* chunk, at
+   the output spacing), from the lattice point nearest to the lowest input voxel *centre* to the one nearest
+   to the highest. When the chunks share that lattice (same orientation, spacing and whole-voxel offsets)
+   the first and last input slices are exactly the first and last output slices; otherwise every input
+   voxel centre lies within half an output voxel of the grid's extent. The reference chunk itself is
+   never interpolated.
 """
 
 from __future__ import annotations
@@ -156,8 +160,9 @@ def plan_grid(affines: list[np.ndarray], shapes: list[tuple[int, ...]]) -> Outpu
     Returns
     -------
     OutputGrid
-        First voxel centre = lowest chunk voxel centre along every output axis; last voxel centre within half
-        an output voxel of the highest one (exactly on it when the chunks share the output grid).
+        On the reference chunk's lattice; first and last voxel centres within half an output voxel of the
+        lowest and highest chunk voxel centres along every output axis (exactly on them when the chunks
+        share the lattice).
     """
     reference = choose_rotation(affines, shapes)
     rotation = direction(affines[reference])
@@ -167,12 +172,21 @@ def plan_grid(affines: list[np.ndarray], shapes: list[tuple[int, ...]]) -> Outpu
         spacing = np.minimum(spacing, sizes)
     spacing = np.round(spacing, 6)  # float32 headers store 0.5 as 0.50000001
     centres = np.concatenate([box_corners(a, s, edges=False) for a, s in zip(affines, shapes)]) @ rotation
-    low, high = centres.min(axis=0), centres.max(axis=0)
-    counts = np.floor((high - low) / spacing + 0.5 + VOXEL_TOL).astype(int) + 1
+    # Snap both ends to the reference chunk's lattice (its voxel centres, at the output spacing), so that the
+    # reference chunk is copied, not interpolated; chunks that share that lattice are covered exactly.
+    anchor = np.asarray(affines[reference], dtype=float)[:3, 3] @ rotation
+    low = anchor + _nearest_step(centres.min(axis=0) - anchor, spacing) * spacing
+    high = anchor + _nearest_step(centres.max(axis=0) - anchor, spacing) * spacing
+    counts = np.rint((high - low) / spacing).astype(int) + 1
     affine = np.eye(4)
     affine[:3, :3] = rotation * spacing
     affine[:3, 3] = rotation @ low
     return OutputGrid(affine=affine, shape=tuple(int(c) for c in counts), spacing=spacing, reference=reference)
+
+
+def _nearest_step(distance_mm: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Whole number of voxels nearest to ``distance_mm / spacing`` (halves round up)."""
+    return np.floor(distance_mm / spacing + 0.5 + VOXEL_TOL)
 
 
 def footprint(grid: OutputGrid, affine: np.ndarray, shape: tuple[int, ...]) -> Footprint:
