@@ -286,6 +286,15 @@ def test_gap_is_left_empty_and_reported(volume):
     assert result.weights == []
 
 
+def test_chunk_inside_another_blends_and_reports_its_own_length():
+    big = render(volume_affine((1.0, 1.0, 2.0), (0.0, 0.0, 0.0)), (20, 20, 20))
+    small = render(volume_affine((1.0, 1.0, 2.0), (5.0, 5.0, 10.0)), (5, 5, 6))
+    result = stitch_images([big, small], is_mask=False)
+    np.testing.assert_allclose(result.image.get_fdata(), big.get_fdata(), atol=1e-6)
+    (junction,) = result.report.junctions
+    assert junction.overlap_mm == pytest.approx(12.0)  # the small chunk's length, not the distance to big's end
+
+
 def test_overlap_and_gap_table(volume):
     data, affine = volume
     chunks = [cut(data, affine, 0, 12), cut(data, affine, 10, 20), cut(data, affine, 22, 30)]
@@ -378,6 +387,14 @@ def test_stitch_files_refuses_mixed_subjects_kinds_and_broken_files(tmp_path, vo
         stitch_files(a + [broken], tmp_path / "o.nii.gz")
     with pytest.raises(InputError, match="given twice"):
         stitch_files(a + a, tmp_path / "o.nii.gz")
+    with pytest.raises(InputError, match="must be a .nii"):
+        stitch_files(a, tmp_path / "o.png")
+    flat = tmp_path / "sub-a_ses-1_chunk-8_T2w.nii.gz"
+    singular = np.eye(4)
+    singular[:3, 1] = singular[:3, 0]  # two voxel axes along world x: the file loads, the chunk cannot be placed
+    nib.save(nib.Nifti1Image(data[:, :, :4], singular), flat)
+    with pytest.raises(InputError, match="singular"):
+        stitch_files(a + [flat], tmp_path / "o.nii.gz")
     assert not (tmp_path / "o.nii.gz").exists()
 
 

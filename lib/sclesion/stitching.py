@@ -117,7 +117,7 @@ def stitch_files(paths: list[str | Path], out_path: str | Path, is_mask: bool | 
     Raises
     ------
     InputError
-        If no path is given or one repeats or equals ``out_path``; the names carry different ``sub-``/``ses-``
+        If no path is given or one repeats or equals ``out_path``; ``out_path`` is not ``.nii(.gz)``; the names carry different ``sub-``/``ses-``
         entities (chunks of different subjects or sessions); names or values mix images and masks; a file is
         missing, unreadable, not 3D or holds NaN/infinite values; see also :func:`stitch_images`.
     """
@@ -127,6 +127,8 @@ def stitch_files(paths: list[str | Path], out_path: str | Path, is_mask: bool | 
     check_same_session(paths)
     named = _kind_from_names(paths)
     headers = [load_nifti(p) for p in paths]
+    for header, path in zip(headers, paths):
+        _check_geometry(header, str(path))
     if out_path.exists():
         affines = [h.affine for h in headers]
         shapes = [h.shape for h in headers]
@@ -188,12 +190,17 @@ def _read_chunk(img, name: str) -> tuple[np.ndarray, np.ndarray]:
         img = nib.funcs.squeeze_image(img)
     if img.ndim != 3:
         raise InputError(f"image is {img.ndim}D with shape {tuple(img.shape)}; expected a 3D volume", name)
+    _check_geometry(img, name)
+    return read_data(img, name, dtype=None), np.asarray(img.affine, dtype=float)
+
+
+def _check_geometry(img, name: str) -> None:
+    """Raise :class:`InputError` for a chunk without voxels or with an affine that cannot place it in space."""
     if min(img.shape) == 0:
         raise InputError(f"image has no voxels (shape {tuple(img.shape)})", name)
     affine = np.asarray(img.affine, dtype=float)
     if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise InputError("affine is singular or not finite; cannot place the chunk in space", name)
-    return read_data(img, name, dtype=None), affine
 
 
 def _as_labels(data: np.ndarray, name: str) -> np.ndarray:
@@ -284,6 +291,8 @@ def _kind_from_names(paths: list[Path]) -> bool | None:
 def _check_paths(paths: list[Path], out_path: Path) -> None:
     if not paths:
         raise InputError("no chunks to stitch: pass at least one input file")
+    if not out_path.name.endswith((".nii", ".nii.gz")):
+        raise InputError("the output must be a .nii or .nii.gz file", out_path)
     resolved = [p.resolve() for p in paths]
     for k, r in enumerate(resolved):
         if r in resolved[:k]:

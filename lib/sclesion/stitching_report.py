@@ -108,7 +108,7 @@ def make_report(
     junctions = []
     reach, reach_chunk = intervals[0][1], intervals[0][2]
     for start, end, k in intervals[1:]:
-        junctions.append(Junction(first=reach_chunk, second=k, overlap_mm=reach - start))
+        junctions.append(Junction(first=reach_chunk, second=k, overlap_mm=min(reach, end) - start))
         if end > reach:
             reach, reach_chunk = end, k
     covered = np.zeros(grid.shape[axis], dtype=bool)
