@@ -377,6 +377,8 @@ def test_stitch_files_refuses_mixed_subjects_kinds_and_broken_files(tmp_path, vo
                      bounds=((13, 30),))
     with pytest.raises(InputError, match="different subjects"):
         stitch_files(a + b, tmp_path / "o.nii.gz")
+    with pytest.raises(InputError, match="different subjects"):  # in memory, the names come from nibabel
+        stitch_images([nib.load(p) for p in a + b], is_mask=False)
     with pytest.raises(InputError, match="different sessions"):
         stitch_files(a + c, tmp_path / "o.nii.gz")
     with pytest.raises(InputError, match="mix of images and masks"):

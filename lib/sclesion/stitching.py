@@ -78,13 +78,15 @@ def stitch_images(images: list[nib.Nifti1Image], is_mask: bool) -> StitchResult:
     Raises
     ------
     InputError
-        If the list is empty; a chunk is not a 3D image, has a singular affine or NaN/infinite values; with
+        If the list is empty; images loaded from files whose names carry different ``sub-``/``ses-`` entities;
+        a chunk is not a 3D image, has a singular affine or NaN/infinite values; with
         ``is_mask`` a chunk holds non-integer or out-of-range labels; without ``is_mask`` some chunks look
         like masks and others like images (a mix).
     """
     if not isinstance(images, (list, tuple)) or not images:
         raise InputError("no chunks to stitch: pass a non-empty list of images")
     names = [_name_of(img, k) for k, img in enumerate(images)]
+    check_same_session([Path(n) for n in names])  # images loaded from files carry their names
     arrays, affines = [], []
     for img, name in zip(images, names):
         data, affine = _read_chunk(img, name)
