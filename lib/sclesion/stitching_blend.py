@@ -59,7 +59,7 @@ def overlap_boxes(shape: tuple[int, int, int], pieces: list[Piece]) -> list[tupl
     """Disjoint output index boxes that hold every voxel covered by two or more chunks.
 
     One box per pair of chunks whose footprints intersect (their intersection, padded by one voxel and
-    clipped to the grid); boxes that touch or intersect are merged into their bounding box.
+    clipped to the grid); boxes that intersect are merged into their bounding box.
     """
     boxes = []
     for a, b in itertools.combinations(pieces, 2):
