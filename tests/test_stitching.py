@@ -442,9 +442,10 @@ def test_smoke_sessions_match_the_truth(smoke_stitched):
 
     bids_root, _, table = smoke_stitched
     result = validate_sessions(table, bids_root, synthetic=True)
-    # 1.6 mm in-plane voxels: resampling the non-reference chunks' masks costs a few Dice points on its own
-    assert (result["cord_dice"] > 0.9).all()
-    assert (result["cord_dice_overlap"] > 0.9).all()  # blending in the overlaps loses no cord
+    # the TUM-like chunks of a session share one voxel lattice (composed stations), so stitching must be
+    # lossless: the issue's bar is cord Dice >= 0.98 against the truth, in the overlaps as well
+    assert (result["cord_dice"] >= 0.98).all()
+    assert (result["cord_dice_overlap"] >= 0.98).all()
     assert (result["mae_stitched"] < 1.25 * result["mae_chunks"]).all()  # no worse than the chunks' own noise
     assert ((result["stitched"] - result["true_lesions"]).abs() <= 1).all()
     assert (result["stitched"] <= result["chunked"]).all()

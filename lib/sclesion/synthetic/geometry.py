@@ -93,6 +93,10 @@ def plan_chunks(model: SessionModel, coverage: list[str], acquisition: dict, inp
     cord's sagittal excursion over the slab would otherwise bring the canal within :data:`FOV_MARGIN_MM` of the
     posterior edge).
 
+    With ``composed_stations`` (a multi-station whole-spine protocol planned for composing, as at the TUM-like
+    site), the chunks of a session share one tilt and their voxel centres lie on one common lattice: the
+    table moves, the in-plane geometry stays. Otherwise each chunk has its own tilt and free position.
+
     Parameters
     ----------
     model : SessionModel
@@ -114,6 +118,8 @@ def plan_chunks(model: SessionModel, coverage: list[str], acquisition: dict, inp
     low, high = acquisition["overlap_slices"]
     n_inplane = int(round(acquisition["fov_mm"] / inplane_mm))
     max_tilt = float(acquisition["max_oblique_deg"])
+    composed = bool(acquisition["composed_stations"])
+    session_rotation = tilt(rng.uniform(-max_tilt, max_tilt), rng.uniform(-max_tilt / 3, max_tilt / 3)) if composed else None
     chunks = []
     previous_bottom = None
     for name in coverage:
@@ -134,11 +140,27 @@ def plan_chunks(model: SessionModel, coverage: list[str], acquisition: dict, inp
             ty + 0.5 * (cy.min() + cy.max()) + shift,
             tz + 0.5 * (top + bottom),
         ])
-        rotation = tilt(rng.uniform(-max_tilt, max_tilt), rng.uniform(-max_tilt / 3, max_tilt / 3))
+        rotation = session_rotation if composed else tilt(rng.uniform(-max_tilt, max_tilt),
+                                                          rng.uniform(-max_tilt / 3, max_tilt / 3))
         grid = grid_around(centre, rotation, acquisition["orientation"], (inplane_mm, inplane_mm, slice_mm),
                            (n_inplane, n_inplane, n_slices))
+        if composed and chunks:
+            grid = on_lattice_of(grid, chunks[0].grid)
         chunks.append(Chunk(chunk=number, grid=grid))
     return chunks
+
+
+def on_lattice_of(grid: Grid, reference: Grid) -> Grid:
+    """Move ``grid`` by less than half a voxel per axis so that its voxel centres lie on ``reference``'s lattice.
+
+    Both grids must share the same voxel axes (direction and spacing).
+    """
+    linear = reference.affine[:3, :3]
+    offset = np.linalg.solve(linear, grid.affine[:3, 3] - reference.affine[:3, 3])
+    affine = grid.affine.copy()
+    # written out rather than `linear @ ...`, whose BLAS kernel (FMA or not) depends on the CPU
+    affine[:3, 3] = reference.affine[:3, 3] + (linear * np.round(offset)[None, :]).sum(axis=1)
+    return Grid(affine=affine, shape=grid.shape)
 
 
 def truth_grid(model: SessionModel, truth: dict) -> Grid:

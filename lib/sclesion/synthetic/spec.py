@@ -20,7 +20,7 @@ from sclesion.errors import InputError
 from sclesion.paths import manifest_dir
 
 #: Bump whenever the generator's output changes for the same spec (it invalidates caches and checksums).
-GENERATOR_VERSION = "1.2.0"
+GENERATOR_VERSION = "1.3.0"
 
 #: Sites in the order their subjects are generated and listed.
 SITES: tuple[str, ...] = ("TUM", "NYU", "BWH", "UCSF")
@@ -29,7 +29,7 @@ _SPEC_KEYS = ("name", "seed", "sites", "truth", "lesions")
 _SITE_KEYS = ("site", "sessions", "followup_years", "coverage", "scanners", "acquisition", "contrast", "gain",
               "noise_sigma", "noise_factor_1p5T", "bias")
 _ACQ_KEYS = ("orientation", "inplane_mm", "slice_mm", "fov_mm", "anterior_shift_mm", "overlap_slices",
-             "slab_jitter_mm", "max_oblique_deg")
+             "slab_jitter_mm", "max_oblique_deg", "composed_stations")
 _CONTRAST_KEYS = ("soft", "body", "disc", "bone", "csf", "cord", "lesion")
 _TRUTH_KEYS = ("inplane_mm", "slice_mm", "margin_mm")
 _LESION_KEYS = ("lesion_free_probability", "count_mean", "load_gamma_shape", "volume_median_mm3",
