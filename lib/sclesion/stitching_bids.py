@@ -130,14 +130,25 @@ def stitch_dataset(
               if len(rows) >= min_chunks]
     if not groups:
         raise InputError(f"no session with {min_chunks} or more chunks to stitch", bids_root)
-    _write_dataset_files(Path(bids_root), Path(out_root))
+    write_dataset_files(Path(bids_root), Path(out_root), "chunks stitched",
+                        {"Name": "sclesion stitch", "Description": "Graf et al. 2024 ramp stitching"})
     records = [stitch_session(rows, bids_root, out_root)
                for rows in tqdm(groups, desc="stitch", unit="session", disable=not progress)]
     return pd.DataFrame(records, columns=COLUMNS)
 
 
-def _write_dataset_files(bids_root: Path, out_root: Path) -> None:
-    """participants.tsv (copied) and dataset_description.json of the output dataset, unless present."""
+def write_dataset_files(bids_root: Path, out_root: Path, what: str, generated_by: dict) -> None:
+    """participants.tsv (copied) and dataset_description.json of a derived dataset, unless present.
+
+    Parameters
+    ----------
+    bids_root, out_root : Path
+        The source dataset and the derived one.
+    what : str
+        What was done, appended to the source's name (e.g. ``"chunks stitched"``).
+    generated_by : dict
+        The BIDS ``GeneratedBy`` entry (``Name``, ``Description``).
+    """
     participants = bids_root / "participants.tsv"
     if participants.is_file() and not (out_root / "participants.tsv").exists():
         write_text(participants.read_text(), out_root / "participants.tsv")
@@ -146,9 +157,9 @@ def _write_dataset_files(bids_root: Path, out_root: Path) -> None:
         source = bids_root / "dataset_description.json"
         name = json.loads(source.read_text()).get("Name", bids_root.name) if source.is_file() else bids_root.name
         text = json.dumps({
-            "Name": f"{name} (chunks stitched)",
+            "Name": f"{name} ({what})",
             "BIDSVersion": "1.9.0",
             "DatasetType": "derivative",
-            "GeneratedBy": [{"Name": "sclesion stitch", "Description": "Graf et al. 2024 ramp stitching"}],
+            "GeneratedBy": [generated_by],
         }, indent=2)
         write_text(text + "\n", description)

@@ -17,14 +17,14 @@ variants, both warping fields in ``derivatives/warps``::
     <stem>_from-straight_to-native_xfm.nii.gz    on the native grid (carries predictions back to native)
     <stem>_from-straight_to-native_xfm.json      {"NativeImage": path of the native image}
 
-Masks are warped as the authors did: linear interpolation, then > 0.5. Every file is written atomically; a
-job whose last output exists is skipped, so an interrupted build resumes where it stopped.
+The stitched native variant is :func:`sclesion.stitching_bids.stitch_dataset`'s output. Masks are warped to
+straight space as the authors did: linear interpolation, then > 0.5. Every file is written atomically; a job
+whose last output exists is skipped, so an interrupted build resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ from sclesion.atomic import save_nifti, write_text
 from sclesion.dataset import LABEL_SUFFIXES, bids_root_of, discover, split_extension
 from sclesion.errors import InputError
 from sclesion.io import load_nifti
-from sclesion.stitching import stitch_files
+from sclesion.stitching_bids import stitch_dataset, stitched_name, write_dataset_files
 from sclesion.straightening import straighten
 
 VARIANTS: tuple[str, ...] = ("chunks_native", "stitched_native", "chunks_straightened", "stitched_straightened")
@@ -53,15 +53,13 @@ class Job:
     Attributes
     ----------
     variant : str
-        One of :data:`VARIANTS` except ``chunks_native``.
+        ``chunks_straightened`` or ``stitched_straightened``.
     participant_id, session : str
         BIDS entities (session may be "").
     chunk : str
         Chunk number as text, "" for stitched outputs.
-    sources : tuple of Path
-        Native images (several chunks to stitch, or one image to straighten).
-    cords, lesions : tuple of Path
-        The matching cord and lesion masks.
+    source, cord, lesion : Path
+        The native image to straighten and its cord and lesion masks.
     out_image : Path
         The variant's image.
     """
@@ -70,9 +68,9 @@ class Job:
     participant_id: str
     session: str
     chunk: str
-    sources: tuple[Path, ...]
-    cords: tuple[Path, ...]
-    lesions: tuple[Path, ...]
+    source: Path
+    cord: Path
+    lesion: Path
     out_image: Path
 
     @property
@@ -97,9 +95,7 @@ class Job:
     @property
     def marker(self) -> Path:
         """The job's last output: when it exists, the job is complete."""
-        if self.variant.endswith("straightened"):
-            return self.derivative("warps", "from-straight_to-native_xfm.json")
-        return self.label_outputs["lesion"]
+        return self.derivative("warps", "from-straight_to-native_xfm.json")
 
 
 def variant_root(variant: str, bids_root: str | Path, work_dir: str | Path) -> Path:
@@ -137,36 +133,30 @@ def inverse_warp(straight_image: str | Path) -> tuple[Path, Path]:
     return sidecar.with_name(f"{stem}_from-straight_to-native_xfm.nii.gz"), native
 
 
-def _stem_without_chunk(image: Path) -> str:
-    stem, _ = split_extension(image.name)
-    return "_".join(part for part in stem.split("_") if not part.startswith("chunk-"))
-
-
 def plan_jobs(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, variants: tuple[str, ...]) -> list[Job]:
-    """List the jobs that build the requested variants from a :func:`sclesion.dataset.discover` table."""
+    """List the straightening jobs of the requested variants from a :func:`sclesion.dataset.discover` table.
+
+    The stitched straightened jobs read the stitched native outputs, which must be built first.
+    """
     jobs: list[Job] = []
     roots = {v: variant_root(v, bids_root, work_dir) for v in VARIANTS}
-    table = dataset.assign(session=dataset["session"].fillna(""), chunk=dataset["chunk"].astype("string"))
+    table = dataset.assign(session=dataset["session"].fillna(""))
     for (subject, session), group in table.groupby(["participant_id", "session"], sort=True):
         group = group.sort_values("chunk")
-        images = tuple(Path(p) for p in group["image"])
-        cords = tuple(Path(p) for p in group["cord"])
-        lesions = tuple(Path(p) for p in group["lesion"])
-        folder = images[0].parent.relative_to(bids_root)
-        stitched_name = f"{_stem_without_chunk(images[0])}.nii.gz"
-        stitched = Job("stitched_native", subject, session, "", images, cords, lesions,
-                       roots["stitched_native"] / folder / stitched_name)
-        if "stitched_native" in variants or "stitched_straightened" in variants:
-            jobs.append(stitched)
+        folder = Path(group["image"].iloc[0]).parent.relative_to(bids_root)
         if "chunks_straightened" in variants:
-            for image, cord, lesion, chunk in zip(images, cords, lesions, group["chunk"]):
-                jobs.append(Job("chunks_straightened", subject, session, str(chunk), (image,), (cord,), (lesion,),
-                                roots["chunks_straightened"] / folder / image.name))
+            for row in group.itertuples(index=False):
+                jobs.append(Job("chunks_straightened", subject, session, str(row.chunk), Path(row.image),
+                                Path(row.cord), Path(row.lesion),
+                                roots["chunks_straightened"] / folder / Path(row.image).name))
         if "stitched_straightened" in variants:
-            outs = stitched.label_outputs
-            jobs.append(Job("stitched_straightened", subject, session, "", (stitched.out_image,),
-                            (outs["cord"],), (outs["lesion"],),
-                            roots["stitched_straightened"] / folder / stitched_name))
+            name = stitched_name(group["image"].iloc[0])
+            stem, _ = split_extension(name)
+            labels = roots["stitched_native"] / "derivatives" / "labels" / folder
+            jobs.append(Job("stitched_straightened", subject, session, "", roots["stitched_native"] / folder / name,
+                            labels / f"{stem}_{LABEL_SUFFIXES['cord']}.nii.gz",
+                            labels / f"{stem}_{LABEL_SUFFIXES['lesion']}.nii.gz",
+                            roots["stitched_straightened"] / folder / name))
     return jobs
 
 
@@ -175,12 +165,7 @@ def run_job(job: Job, fov_mm: float = FOV_MM) -> str:
     if job.marker.exists():
         return "skipped"
     labels = job.label_outputs
-    if job.variant == "stitched_native":
-        stitch_files(list(job.sources), job.out_image, is_mask=False)
-        stitch_files(list(job.cords), labels["cord"], is_mask=True)
-        stitch_files(list(job.lesions), labels["lesion"], is_mask=True)
-        return "built"
-    image, cord, lesion = load_nifti(job.sources[0]), load_nifti(job.cords[0]), load_nifti(job.lesions[0])
+    image, cord, lesion = load_nifti(job.source), load_nifti(job.cord), load_nifti(job.lesion)
     result = straighten(image, cord, fov_mm=fov_mm)
     save_nifti(result.image, job.out_image)
     for kind, mask in (("cord", cord), ("lesion", lesion)):
@@ -188,7 +173,7 @@ def run_job(job: Job, fov_mm: float = FOV_MM) -> str:
         save_nifti(nib.Nifti1Image(warped.get_fdata().astype("uint8"), warped.affine), labels[kind])
     save_nifti(result.curved_to_straight, job.derivative("warps", "from-native_to-straight_xfm.nii.gz"))
     save_nifti(result.straight_to_curved, job.derivative("warps", "from-straight_to-native_xfm.nii.gz"))
-    write_text(json.dumps({"NativeImage": str(job.sources[0].resolve()), "FieldOfViewHalfWidthMM": fov_mm},
+    write_text(json.dumps({"NativeImage": str(job.source.resolve()), "FieldOfViewHalfWidthMM": fov_mm},
                           indent=2) + "\n", job.marker)
     return "built"
 
@@ -200,16 +185,14 @@ def _run_safely(job: Job, fov_mm: float) -> str:
         return f"failed: {err}"
 
 
-def _copy_metadata(bids_root: Path, root: Path, variant: str) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    participants = bids_root / "participants.tsv"
-    if participants.is_file() and not (root / "participants.tsv").exists():
-        shutil.copy(participants, root / "participants.tsv")
-    description = root / "dataset_description.json"
-    if not description.exists():
-        text = {"Name": f"{variant} variant of {bids_root.name}", "BIDSVersion": "1.9.0",
-                "DatasetType": "derivative", "GeneratedBy": [{"Name": "sclesion.variants"}]}
-        write_text(json.dumps(text, indent=2) + "\n", description)
+def _stitch_sessions(dataset: pd.DataFrame, bids_root: Path, work_dir: Path) -> list[dict]:
+    """Build the stitched native variant (:func:`sclesion.stitching_bids.stitch_dataset`); one row per session."""
+    root = variant_root("stitched_native", bids_root, work_dir)
+    done = {Path(p) for p in root.glob("derivatives/labels/**/*_lesion-manual.nii.gz")}
+    table = stitch_dataset(bids_root, root, participants=sorted(dataset["participant_id"].unique()))
+    return [{"variant": "stitched_native", "participant_id": row.participant_id, "session": row.session or "",
+             "chunk": "", "image": str(row.image), "status": "skipped" if Path(row.lesion) in done else "built"}
+            for row in table.itertuples(index=False)]
 
 
 def build_variants(
@@ -242,8 +225,8 @@ def build_variants(
     -------
     pandas.DataFrame
         One row per output image: variant, participant_id, session, chunk, image, status (``built``,
-        ``skipped`` or ``failed: <reason>``). Failures are reported, not raised, so one bad scan does not stop
-        the build.
+        ``skipped`` or ``failed: <reason>``). Straightening failures are reported, not raised, so one bad scan
+        does not stop the build; stitching raises :class:`InputError` on bad chunks.
     """
     bids_root, work_dir = Path(bids_root), Path(work_dir)
     unknown = set(variants) - set(VARIANTS)
@@ -254,18 +237,18 @@ def build_variants(
         dataset = dataset[dataset["site"].isin(sites)]
         if dataset.empty:
             raise InputError(f"no image of the sites {list(sites)} (participants.tsv column 'site')", bids_root)
+    rows = []
+    if {"stitched_native", "stitched_straightened"} & set(variants):
+        rows += _stitch_sessions(dataset, bids_root, work_dir)  # the stitched straightened variant reads it
     jobs = plan_jobs(dataset, bids_root, work_dir, tuple(variants))
     for variant in sorted({job.variant for job in jobs}):
-        _copy_metadata(bids_root, variant_root(variant, bids_root, work_dir), variant)
-    rows = []
-    # stitched native first: the stitched straightened variant is made from it
-    stages = [[j for j in jobs if j.variant == "stitched_native"], [j for j in jobs if j.variant != "stitched_native"]]
+        write_dataset_files(bids_root, variant_root(variant, bids_root, work_dir), variant.replace("_", " "),
+                            {"Name": "sclesion variants", "Description": f"cord straightened (+-{fov_mm} mm)"})
     with ProcessPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else _InProcess() as pool:
-        for stage in stages:
-            statuses = pool.map(_run_safely, stage, [fov_mm] * len(stage))
-            for job, status in tqdm(zip(stage, statuses), total=len(stage), desc="building variants", unit="image"):
-                rows.append({"variant": job.variant, "participant_id": job.participant_id, "session": job.session,
-                             "chunk": job.chunk, "image": str(job.out_image), "status": status})
+        statuses = pool.map(_run_safely, jobs, [fov_mm] * len(jobs))
+        for job, status in tqdm(zip(jobs, statuses), total=len(jobs), desc="straightening", unit="image"):
+            rows.append({"variant": job.variant, "participant_id": job.participant_id, "session": job.session,
+                         "chunk": job.chunk, "image": str(job.out_image), "status": status})
     return pd.DataFrame(rows, columns=["variant", "participant_id", "session", "chunk", "image", "status"])
 
 
