@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from sclesion.centerline import slice_centroids
 from sclesion.io import to_rpi, voxel_sizes
 from sclesion.straightening import Straightening, _translation
 from sclesion.warp import field_positions, sample, warp_labels_back
@@ -58,7 +59,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def round_trip_dice(st: Straightening, cord_mask: nib.Nifti1Image) -> dict[str, float]:
-    """Dice of the native cord mask with itself after a trip to straight space and back.
+    """Dice of a native mask (the cord, or the lesions) with itself after a trip to straight space and back.
 
     Returns
     -------
@@ -70,6 +71,7 @@ def round_trip_dice(st: Straightening, cord_mask: nib.Nifti1Image) -> dict[str, 
         straight-space segmentation can reach.
     """
     native = np.asanyarray(cord_mask.dataobj) > 0.5
+    cord_mask = nib.Nifti1Image(native.astype(np.uint8), cord_mask.affine)  # a label map becomes one mask
     soft = st.to_straight(cord_mask, interp="linear")
     fields = np.asanyarray(st.to_native(soft, interp="linear", threshold=0.5).dataobj) > 0
     binary = st.to_straight(cord_mask, interp="linear", threshold=0.5)
@@ -168,7 +170,7 @@ def lesion_volume_changes(st: Straightening, lesion_mask: nib.Nifti1Image, thres
     columns = ["lesion", "volume_native_mm3", "volume_binary_mm3", "volume_soft_mm3", "ratio_binary", "ratio_soft",
                "s_mm", "u_mm", "v_mm", "curvature_per_mm", "concave_offset_mm", "expected_ratio"]
     if n == 0:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame({c: pd.Series(dtype=int if c == "lesion" else float) for c in columns})
     native_voxel = float(np.prod(voxel_sizes(lesion_mask.affine)))
     straight_voxel = float(np.prod(st.grid.spacing))
     native_volume = np.bincount(labels.ravel(), minlength=n + 1)[1:] * native_voxel
@@ -235,3 +237,63 @@ def lesion_volume_changes(st: Straightening, lesion_mask: nib.Nifti1Image, thres
         },
         columns=columns,
     )
+
+
+def assess_straightening(
+    st: Straightening,
+    cord_mask: nib.Nifti1Image,
+    lesion_mask: nib.Nifti1Image | None = None,
+    true_centerline_mm: np.ndarray | None = None,
+) -> tuple[dict, pd.DataFrame]:
+    """Every measure of this module for one straightening.
+
+    Parameters
+    ----------
+    st : Straightening
+    cord_mask : nib.Nifti1Image
+        The native cord mask the straightening followed.
+    lesion_mask : nib.Nifti1Image, optional
+        Native lesion mask (for :func:`lesion_volume_changes`).
+    true_centerline_mm : ndarray, shape (M, 3), optional
+        The true centerline (world mm), when known.
+
+    Returns
+    -------
+    summary : dict
+        ``length_mm`` (centerline), ``straight_slices``, ``centerline_error_mm`` (mean distance to the truth;
+        NaN without one), ``offset_mean_vox`` and ``offset_max_vox`` (straight cord centroid from the axis,
+        in-plane voxels, soft mask, whole slices), ``area_ratio_median``, ``area_ratio_min``,
+        ``area_ratio_max`` (straight / tilt-corrected native area, whole slices), ``round_trip_fields`` and
+        ``round_trip_pipeline`` (:func:`round_trip_dice` of the cord), ``lesion_round_trip_pipeline`` (the same
+        for the lesion mask; NaN without lesions), and ``centroid_error_mm``, the mean distance from the cord
+        mask's own slice centroids to the truth (the error of the input, which no fit can remove; NaN without
+        a truth).
+    lesions : pandas.DataFrame
+        :func:`lesion_volume_changes` (empty without a lesion mask).
+    """
+    profile = straight_cord_profile(st, st.to_straight(cord_mask), cord_mask)
+    whole = profile[~profile["partial"]]
+    error = centroid_error = float("nan")
+    if true_centerline_mm is not None:
+        error = float(centerline_error_mm(st.centerline.points, true_centerline_mm).mean())
+        mask, affine = to_rpi(np.asanyarray(cord_mask.dataobj), cord_mask.affine)
+        centroid_error = float(centerline_error_mm(slice_centroids(mask, affine)[1], true_centerline_mm).mean())
+    dices = round_trip_dice(st, cord_mask)
+    summary = {
+        "length_mm": st.centerline.length,
+        "straight_slices": st.grid.shape[2],
+        "centerline_error_mm": error,
+        "centroid_error_mm": centroid_error,
+        "offset_mean_vox": float(whole["offset_vox"].mean()),
+        "offset_max_vox": float(whole["offset_vox"].max()),
+        "area_ratio_median": float(whole["area_ratio"].median()),
+        "area_ratio_min": float(whole["area_ratio"].min()),
+        "area_ratio_max": float(whole["area_ratio"].max()),
+        "round_trip_fields": dices["fields"],
+        "round_trip_pipeline": dices["pipeline"],
+    }
+    if lesion_mask is None:
+        lesion_mask = nib.Nifti1Image(np.zeros(cord_mask.shape, np.uint8), cord_mask.affine)
+    has_lesions = bool((np.asanyarray(lesion_mask.dataobj) > 0.5).any())
+    summary["lesion_round_trip_pipeline"] = round_trip_dice(st, lesion_mask)["pipeline"] if has_lesions else float("nan")
+    return summary, lesion_volume_changes(st, lesion_mask)
