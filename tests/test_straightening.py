@@ -6,8 +6,6 @@ KD-tree geometry) and from the smoke cohort's ground truth.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nibabel as nib
 import numpy as np
 import pytest
@@ -17,7 +15,6 @@ from sclesion.cli import main
 from sclesion.cord_phantom import Lesion, render_phantom, s_curve
 from sclesion.errors import InputError
 from sclesion.straightening import straighten, straighten_files
-from sclesion.straightening_bids import OUTPUT_COLUMNS, straighten_table
 from sclesion.straightening_qc import (
     assess_straightening,
     centerline_error_mm,
@@ -388,22 +385,3 @@ def test_smoke_session_against_ground_truth(smoke_bids):
         assert summary["round_trip_pipeline"] >= 0.95
         large = lesions[lesions["volume_native_mm3"] >= 10]
         assert ((large["ratio_soft"] - 1).abs() <= 0.1).all()
-
-
-def test_straighten_table_mirrors_the_bids_folders(smoke_bids, tmp_path):
-    from sclesion.dataset import discover
-
-    table = discover(smoke_bids)
-    table = table[(table["participant_id"] == "sub-tum001") & (table["session"] == "ses-20160102")]
-    out = straighten_table(table, smoke_bids, tmp_path / "straight", progress=False)
-    assert len(out) == 3
-    row = out.iloc[0]
-    folder = tmp_path / "straight" / "sub-tum001" / "ses-20160102" / "anat"
-    assert row["straight_image"] == folder / Path(row["image"]).name
-    assert row["straight_cord"] == folder / Path(row["cord"]).name
-    assert row["straight_lesion"] == folder / Path(row["lesion"]).name
-    for column in OUTPUT_COLUMNS:
-        assert all(Path(p).is_file() for p in out[column])
-    stamps = [Path(p).stat().st_mtime_ns for p in out["straight_image"]]
-    again = straighten_table(table, smoke_bids, tmp_path / "straight", progress=False)
-    assert [Path(p).stat().st_mtime_ns for p in again["straight_image"]] == stamps

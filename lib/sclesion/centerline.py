@@ -1,4 +1,4 @@
-"""The spinal cord centerline: slice centroids of a cord mask, a smoothing spline through them, and the
+"""The spinal cord centerline: slice centroids of a cord mask, a smooth cubic spline through them, and the
 moving frame that straightening uses.
 
 Conventions
@@ -215,7 +215,9 @@ class Centerline:
         """
         rows, _ = self._interpolate(s, self._frame_table)
         offset = np.asarray(points, dtype=np.float32) - rows[:, 0:3]
-        return np.column_stack([np.einsum("nc,nc->n", offset, rows[:, 6:9]), np.einsum("nc,nc->n", offset, rows[:, 9:12])])
+        u = np.einsum("nc,nc->n", offset, rows[:, 6:9])
+        v = np.einsum("nc,nc->n", offset, rows[:, 9:12])
+        return np.column_stack([u, v])
 
 
 def fit_centerline(
@@ -254,7 +256,8 @@ def fit_centerline(
     parameter = np.asarray(slices, dtype=float)
     extent = parameter[-1] - parameter[0]
     intervals = int(np.clip(round(extent * slice_thickness_mm / knot_spacing_mm), 1, max(extent // 2, 1)))
-    knots = np.concatenate([[parameter[0]] * 3, np.linspace(parameter[0], parameter[-1], intervals + 1), [parameter[-1]] * 3])
+    inner = np.linspace(parameter[0], parameter[-1], intervals + 1)
+    knots = np.concatenate([[parameter[0]] * 3, inner, [parameter[-1]] * 3])  # clamped: ends repeated 4 times
     spline = make_lsq_spline(parameter, np.asarray(centroids_mm, dtype=float), knots, k=3)
     # Arc length as a function of the parameter, by the trapezoid rule on a fine grid (64 samples per slice).
     fine = np.linspace(parameter[0], parameter[-1], 64 * int(np.ceil(parameter[-1] - parameter[0])) + 1)

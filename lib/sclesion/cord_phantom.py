@@ -142,7 +142,9 @@ def render_phantom(
     half = np.ceil(reach / np.array(spacing[:2])).astype(int)
     centre_i = np.round((cross_x - affine[0, 3]) / affine[0, 0]).astype(int)
     centre_j = np.round((cross_y - affine[1, 3]) / affine[1, 1]).astype(int)
-    offsets_i, offsets_j = np.meshgrid(np.arange(-half[0], half[0] + 1), np.arange(-half[1], half[1] + 1), indexing="ij")
+    offsets_i, offsets_j = np.meshgrid(
+        np.arange(-half[0], half[0] + 1), np.arange(-half[1], half[1] + 1), indexing="ij"
+    )
     i = (centre_i[None, None, :] + offsets_i[..., None]).ravel()
     j = (centre_j[None, None, :] + offsets_j[..., None]).ravel()
     k = np.broadcast_to(np.arange(shape[2]), offsets_i.shape + (shape[2],)).ravel()

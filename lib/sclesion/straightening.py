@@ -2,7 +2,7 @@
 
 Method (REFERENCE section 4)
 ----------------------------
-1. Centerline: the mean position of the cord mask on each axial slice, fitted with a smoothing cubic
+1. Centerline: the mean position of the cord mask on each axial slice, fitted with a smooth cubic
    B-spline and resampled by arc length (:mod:`sclesion.centerline`).
 2. Straight space: a grid whose slices are the planes orthogonal to the centerline, each with a square
    in-plane field of view of +-``fov_mm`` around the cord at the native in-plane spacing. Its length is the
@@ -432,7 +432,8 @@ def straighten_files(
     inputs = {p.resolve() for p in [image_path, cord_path, *mask_paths]}
     clashes = [p for p in outputs.all if p.resolve() in inputs]
     if clashes:
-        raise InputError("output folder holds the inputs; choose another folder so they are not overwritten", clashes[0])
+        raise InputError("output folder holds the inputs; choose another folder so they are not overwritten",
+                         clashes[0])
     if all(p.exists() for p in outputs.all):
         return StraightenedFiles(**{**outputs.__dict__, "skipped": True})
 

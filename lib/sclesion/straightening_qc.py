@@ -79,7 +79,9 @@ def round_trip_dice(st: Straightening, cord_mask: nib.Nifti1Image) -> dict[str, 
     return {"fields": dice(fields, native), "pipeline": dice(pipeline, native)}
 
 
-def straight_cord_profile(st: Straightening, straight_mask: nib.Nifti1Image, cord_mask: nib.Nifti1Image) -> pd.DataFrame:
+def straight_cord_profile(
+    st: Straightening, straight_mask: nib.Nifti1Image, cord_mask: nib.Nifti1Image
+) -> pd.DataFrame:
     """The straightened cord slice by slice, beside the native cord's tilt-corrected area.
 
     Parameters
@@ -178,7 +180,8 @@ def lesion_volume_changes(st: Straightening, lesion_mask: nib.Nifti1Image, thres
     # Binary: the authors' warp, components credited by majority of their nearest-neighbour native label.
     binary = nib.Nifti1Image(native.astype(np.uint8), lesion_mask.affine)
     straight = np.asanyarray(st.to_straight(binary, interp="linear", threshold=threshold).dataobj) > 0
-    owner = np.asanyarray(st.to_straight(nib.Nifti1Image(labels.astype(np.int32), lesion_mask.affine), interp="nearest").dataobj)
+    label_image = nib.Nifti1Image(labels.astype(np.int32), lesion_mask.affine)
+    owner = np.asanyarray(st.to_straight(label_image, interp="nearest").dataobj)
     components, _ = ndimage.label(straight, structure=np.ones((3, 3, 3)))
     binary_volume = np.zeros(n + 1)
     for component, where in enumerate(ndimage.find_objects(components), start=1):
@@ -295,5 +298,7 @@ def assess_straightening(
     if lesion_mask is None:
         lesion_mask = nib.Nifti1Image(np.zeros(cord_mask.shape, np.uint8), cord_mask.affine)
     has_lesions = bool((np.asanyarray(lesion_mask.dataobj) > 0.5).any())
-    summary["lesion_round_trip_pipeline"] = round_trip_dice(st, lesion_mask)["pipeline"] if has_lesions else float("nan")
+    summary["lesion_round_trip_pipeline"] = (
+        round_trip_dice(st, lesion_mask)["pipeline"] if has_lesions else float("nan")
+    )
     return summary, lesion_volume_changes(st, lesion_mask)

@@ -32,6 +32,7 @@ Interpolation = Literal["nearest", "linear", "spline"]
 #: Spline order of each interpolation name (``spline`` is cubic, as in SCT and ANTs' BSpline default).
 ORDERS: dict[str, int] = {"nearest": 0, "linear": 1, "spline": 3}
 
+
 def grid_positions(shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
     """World positions (RAS+ mm) of every voxel centre of a grid, shape ``shape + (3,)``, float32."""
     axes = [np.arange(n, dtype=np.float32) for n in shape]
