@@ -185,11 +185,11 @@ def _run_safely(job: Job, fov_mm: float) -> str:
         return f"failed: {err}"
 
 
-def _stitch_sessions(dataset: pd.DataFrame, bids_root: Path, work_dir: Path) -> list[dict]:
+def _stitch_sessions(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, progress: bool) -> list[dict]:
     """Build the stitched native variant (:func:`sclesion.stitching_bids.stitch_dataset`); one row per session."""
     root = variant_root("stitched_native", bids_root, work_dir)
     done = {Path(p) for p in root.glob("derivatives/labels/**/*_lesion-manual.nii.gz")}
-    table = stitch_dataset(bids_root, root, participants=sorted(dataset["participant_id"].unique()))
+    table = stitch_dataset(bids_root, root, participants=sorted(dataset["participant_id"].unique()), progress=progress)
     return [{"variant": "stitched_native", "participant_id": row.participant_id, "session": row.session or "",
              "chunk": "", "image": str(row.image), "status": "skipped" if Path(row.lesion) in done else "built"}
             for row in table.itertuples(index=False)]
@@ -202,6 +202,7 @@ def build_variants(
     sites: tuple[str, ...] | None = ("TUM",),
     fov_mm: float = FOV_MM,
     n_jobs: int = 1,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Build the requested dataset variants, skipping finished outputs.
 
@@ -220,6 +221,8 @@ def build_variants(
         Half width of the straight in-plane field of view (mm).
     n_jobs : int
         Parallel worker processes.
+    progress : bool
+        Show tqdm progress bars.
 
     Returns
     -------
@@ -239,14 +242,15 @@ def build_variants(
             raise InputError(f"no image of the sites {list(sites)} (participants.tsv column 'site')", bids_root)
     rows = []
     if {"stitched_native", "stitched_straightened"} & set(variants):
-        rows += _stitch_sessions(dataset, bids_root, work_dir)  # the stitched straightened variant reads it
+        rows += _stitch_sessions(dataset, bids_root, work_dir, progress)  # the stitched straightened variant reads it
     jobs = plan_jobs(dataset, bids_root, work_dir, tuple(variants))
     for variant in sorted({job.variant for job in jobs}):
         write_dataset_files(bids_root, variant_root(variant, bids_root, work_dir), variant.replace("_", " "),
                             {"Name": "sclesion variants", "Description": f"cord straightened (+-{fov_mm} mm)"})
     with ProcessPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else _InProcess() as pool:
         statuses = pool.map(_run_safely, jobs, [fov_mm] * len(jobs))
-        for job, status in tqdm(zip(jobs, statuses), total=len(jobs), desc="straightening", unit="image"):
+        for job, status in tqdm(zip(jobs, statuses), total=len(jobs), desc="straightening", unit="image",
+                                disable=not progress):
             rows.append({"variant": job.variant, "participant_id": job.participant_id, "session": job.session,
                          "chunk": job.chunk, "image": str(job.out_image), "status": status})
     return pd.DataFrame(rows, columns=["variant", "participant_id", "session", "chunk", "image", "status"])
