@@ -56,7 +56,7 @@ def test_profiles_declare_the_shared_keys(name):
 def test_profile_that_is_not_a_mapping_is_refused(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("- just\n- a list\n")
-    with pytest.raises(InputError, match="must be a YAML mapping"):
+    with pytest.raises(InputError, match="expected a YAML mapping"):
         load_profile(bad)
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sclesion.errors import InputError
 from sclesion.paths import profiles_dir
+from sclesion.yamlfile import read_mapping
 
 
 def profile_path(name_or_path: str | Path) -> Path:
@@ -32,11 +31,4 @@ def load_profile(name_or_path: str | Path) -> dict[str, Any]:
     InputError
         If the file is missing or is not a YAML mapping.
     """
-    path = profile_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise InputError(f"not valid YAML ({err})", path) from None
-    if not isinstance(data, dict):
-        raise InputError("a profile must be a YAML mapping of parameter names to values", path)
-    return data
+    return read_mapping(profile_path(name_or_path))

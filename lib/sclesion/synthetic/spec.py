@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from sclesion.errors import InputError
 from sclesion.paths import manifest_dir
+from sclesion.yamlfile import read_mapping
 
 #: Bump whenever the generator's output changes for the same spec (it invalidates caches and checksums).
 GENERATOR_VERSION = "1.3.0"
@@ -49,16 +49,6 @@ def cohort_spec_path(name_or_path: str | Path) -> Path:
     return path
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise InputError(f"not valid YAML ({err})", path) from None
-    if not isinstance(data, dict):
-        raise InputError("expected a YAML mapping", path)
-    return data
-
-
 def _require(data: dict, keys: tuple[str, ...], path: Path, where: str = "") -> None:
     missing = [k for k in keys if k not in data]
     if missing:
@@ -70,7 +60,7 @@ def load_site(site: str, sites_dir: Path | None = None) -> dict[str, Any]:
     path = (sites_dir or manifest_dir() / "sites") / f"{site.lower()}.yml"
     if not path.is_file():
         raise InputError(f"no site description for {site}", path)
-    data = _read_yaml(path)
+    data = read_mapping(path)
     _require(data, _SITE_KEYS, path)
     _require(data["acquisition"], _ACQ_KEYS, path, " in 'acquisition'")
     _require(data["contrast"], _CONTRAST_KEYS, path, " in 'contrast'")
@@ -114,7 +104,7 @@ def load_spec(name_or_path: str | Path, seed: int | None = None) -> dict[str, An
         If a file is missing, malformed or lacks a key, or a site is unknown.
     """
     path = cohort_spec_path(name_or_path)
-    spec = _read_yaml(path)
+    spec = read_mapping(path)
     _require(spec, _SPEC_KEYS, path)
     _require(spec["lesions"], _LESION_KEYS, path, " in 'lesions'")
     _require(spec["truth"], _TRUTH_KEYS, path, " in 'truth'")
