@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-
 from sclesion.errors import InputError
 from sclesion.paths import manifest_dir
 from sclesion.yamlfile import read_mapping
