@@ -22,10 +22,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply-warp": ("apply_warp", "apply a warping field to an image or mask"),
     "variants": ("variants", "build the four dataset variants (chunks/stitched x native/straightened)"),
     "evaluate": ("evaluate", "compute the study's metrics for predictions against references"),
-    "convert": ("convert", "convert a dataset variant to nnU-Net raw format with region labels"),
-    "plan": ("plan", "nnU-Net fingerprint, plans and preprocessing; the plans table"),
-    "train": ("train", "train the grid variant x configuration x fold, locally or on SLURM"),
-    "predict": ("predict", "predict with a trained nnU-Net model, back in native space"),
     "book": ("book", "execute the notebooks on a profile and build the book"),
 }
 
