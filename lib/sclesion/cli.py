@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "straighten": ("straighten", "straighten the cord of an image; write both warping fields"),
     "apply-warp": ("apply_warp", "apply a warping field to an image or mask"),
     "variants": ("variants", "build the four dataset variants (chunks/stitched x native/straightened)"),
+    "convert": ("convert", "convert the dataset variants to nnU-Net raw datasets with region labels"),
+    "plan": ("plan", "nnU-Net fingerprint, plans and preprocessing; the plans beside the paper's Table A1"),
+    "train": ("train", "train the profile's nnU-Net grid, locally or as a SLURM job array"),
+    "predict": ("predict", "segment cord and lesions with a trained model, in the input's own grid"),
     "evaluate": ("evaluate", "compute the study's metrics for predictions against references"),
     "book": ("book", "execute the notebooks on a profile and build the book"),
 }

@@ -1,0 +1,291 @@
+"""Predict with a trained model, in the input image's own orientation and grid (paper 2.3; REFERENCE 9).
+
+Inference settings of the study: every available fold ensembled (logits averaged), sliding window with tile
+step 0.5 and Gaussian weighting, no mirroring, ``checkpoint_final.pth``.
+
+How the model is loaded (no nnU-Net trainer lookup)
+---------------------------------------------------
+``nnUNetPredictor.initialize_from_trained_model_folder`` finds the trainer class by name inside the
+installed nnU-Net package, which fails for the study's trainer (:mod:`sclesion.nnunet.trainers`). The network
+does not depend on the trainer, so :func:`load_model` rebuilds it from the model folder's ``plans.json``
+(nnU-Net's ``get_network_from_plans``), reads each fold's weights from its checkpoint, and hands both to
+``nnUNetPredictor.manual_initialization`` (nnU-Net's public API for an already built network).
+
+Orientation and axes
+--------------------
+Models are trained on RPI images read by SimpleITK, whose arrays are indexed ``[S-I, P-A, R-L]`` (nibabel's
+``[i, j, k]`` reversed). :func:`predict_image` therefore reorients the input to RPI in memory, reverses the axes
+(and the voxel sizes) for nnU-Net, predicts, and undoes both steps, so the label map lies on the input's
+exact voxel grid and affine. Straightened images are predicted in straight space and then warped back to
+native space, each label separately, with the stored inverse field (:func:`sclesion.warp.warp_labels_back`:
+spline interpolation, > 0.5, lesion over cord), as the authors did.
+
+Output convention
+-----------------
+For an input ``<stem>.nii.gz`` (e.g. ``sub-tum001_ses-20200101_acq-ax_chunk-1_T2w``), the output folder gets::
+
+    labelmaps/<stem>.nii.gz              region label map, uint8: 0 background, 1 cord, 2 lesion
+    masks/<stem>_seg-pred.nii.gz         binary cord mask (label > 0: the cord includes its lesions)
+    masks/<stem>_lesion-pred.nii.gz      binary lesion mask (label == 2)
+
+The two kinds are kept in separate folders because :mod:`sclesion.evaluate` reads one kind per folder; point
+it at either. All files share the input's grid; existing outputs are kept (reruns skip them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from sclesion.atomic import save_nifti
+from sclesion.dataset import split_extension
+from sclesion.errors import InputError
+from sclesion.io import from_rpi, load_image, load_nifti, to_rpi, voxel_sizes
+
+#: The study's inference settings.
+TILE_STEP_SIZE = 0.5
+USE_GAUSSIAN = True
+USE_MIRRORING = False
+CHECKPOINT = "checkpoint_final.pth"
+
+#: Reader classes of nnU-Net whose arrays reverse nibabel's axis order.
+_REVERSED_AXES_READERS = ("SimpleITKIO",)
+_SAME_AXES_READERS = ("NibabelIO", "NibabelIOWithReorient")
+
+
+def available_folds(model_dir: str | Path, checkpoint: str = CHECKPOINT) -> list[int]:
+    """Folds of a model folder that hold ``checkpoint``, sorted."""
+    folds = []
+    for folder in Path(model_dir).glob("fold_*"):
+        suffix = folder.name.removeprefix("fold_")
+        if suffix.isdigit() and (folder / checkpoint).is_file():
+            folds.append(int(suffix))
+    return sorted(folds)
+
+
+@dataclass
+class Model:
+    """A loaded model: nnU-Net's predictor plus what is needed to feed it.
+
+    Attributes
+    ----------
+    predictor : nnunetv2.inference.predict_from_raw_data.nnUNetPredictor
+    folds : list of int
+        The folds ensembled.
+    configuration : str
+        E.g. ``"2d"``.
+    reversed_axes : bool
+        True when the model's arrays are SimpleITK-ordered (``[k, j, i]``).
+    model_dir : Path
+    """
+
+    predictor: object
+    folds: list[int]
+    configuration: str
+    reversed_axes: bool
+    model_dir: Path
+
+
+def load_model(model_dir: str | Path, folds: list[int] | None = None, device: str = "cpu",
+               checkpoint: str = CHECKPOINT) -> Model:
+    """Load a trained model folder (``<trainer>__<plans>__<configuration>``) for prediction.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        Holds ``plans.json``, ``dataset.json`` and ``fold_<k>/<checkpoint>``.
+    folds : list of int, optional
+        Folds to ensemble; default: every fold with the checkpoint.
+    device : str, default "cpu"
+        ``"cpu"`` or ``"cuda"``.
+    checkpoint : str, default ``checkpoint_final.pth``
+
+    Raises
+    ------
+    InputError
+        If the folder lacks its plans, dataset.json or any requested checkpoint.
+    """
+    import torch
+
+    with contextlib.redirect_stdout(io.StringIO()):  # nnU-Net prints path notices at import
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+        from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    model_dir = Path(model_dir)
+    for name in ("plans.json", "dataset.json"):
+        if not (model_dir / name).is_file():
+            raise InputError(f"not a trained nnU-Net model folder: no {name}", model_dir)
+    folds = available_folds(model_dir, checkpoint) if folds is None else list(folds)
+    if not folds:
+        raise InputError(f"no fold_<k>/{checkpoint}: is training finished?", model_dir)
+    parameters, first = [], None
+    for fold in folds:
+        path = model_dir / f"fold_{fold}" / checkpoint
+        if not path.is_file():
+            raise InputError("checkpoint not found", path)
+        # Our own training output (it holds numpy scalars, so it cannot be loaded with weights_only=True).
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        first = first or saved
+        parameters.append(saved["network_weights"])
+    plans = json.loads((model_dir / "plans.json").read_text())
+    dataset_json = json.loads((model_dir / "dataset.json").read_text())
+    plans_manager = PlansManager(plans)
+    configuration = first["init_args"]["configuration"]
+    config = plans_manager.get_configuration(configuration)
+    label_manager = plans_manager.get_label_manager(dataset_json)
+    network = get_network_from_plans(
+        config.network_arch_class_name, config.network_arch_init_kwargs, config.network_arch_init_kwargs_req_import,
+        len(dataset_json["channel_names"]), label_manager.num_segmentation_heads, allow_init=False,
+        deep_supervision=False,
+    )
+    network.load_state_dict(parameters[0])
+    with contextlib.redirect_stdout(io.StringIO()):
+        predictor = nnUNetPredictor(
+            tile_step_size=TILE_STEP_SIZE, use_gaussian=USE_GAUSSIAN, use_mirroring=USE_MIRRORING,
+            perform_everything_on_device=device == "cuda", device=torch.device(device), verbose=False,
+            allow_tqdm=False,
+        )
+    predictor.manual_initialization(network, plans_manager, config, parameters, dataset_json,
+                                    first["trainer_name"], first.get("inference_allowed_mirroring_axes"))
+    reader = plans["image_reader_writer"]
+    if reader not in _REVERSED_AXES_READERS + _SAME_AXES_READERS:
+        raise InputError(f"plans use the image reader {reader!r}, whose axis order is not known here", model_dir)
+    return Model(predictor, folds, configuration, reader in _REVERSED_AXES_READERS, model_dir)
+
+
+def predict_array(model: Model, data: np.ndarray, zooms: np.ndarray) -> np.ndarray:
+    """Predict a region label map for an RPI volume.
+
+    Parameters
+    ----------
+    model : Model
+    data : numpy.ndarray
+        Image, shape ``(X, Y, Z)`` in RPI axis order (R-L, P-A, I-S).
+    zooms : numpy.ndarray
+        Voxel sizes in mm, RPI axis order.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 label map of shape ``(X, Y, Z)``: 0 background, 1 cord, 2 lesion.
+    """
+    array = np.asarray(data, dtype=np.float32)
+    spacing = [float(z) for z in zooms]
+    if model.reversed_axes:
+        array, spacing = array.transpose(2, 1, 0), spacing[::-1]
+    with contextlib.redirect_stdout(io.StringIO()):
+        labels = model.predictor.predict_single_npy_array(np.ascontiguousarray(array)[None], {"spacing": spacing})
+    labels = np.asarray(labels, dtype=np.uint8)
+    return labels.transpose(2, 1, 0) if model.reversed_axes else labels
+
+
+def predict_image(model: Model, image: str | Path) -> nib.Nifti1Image:
+    """Predict one image file; return the label map on the image's own grid (shape and affine).
+
+    Raises
+    ------
+    InputError
+        If the file is not a readable 3D NIfTI image.
+    """
+    data, affine = load_image(image)
+    rpi_data, rpi_affine = to_rpi(data, affine)
+    labels = predict_array(model, rpi_data, voxel_sizes(rpi_affine))
+    native, _ = from_rpi(labels, rpi_affine, affine)
+    return nib.Nifti1Image(np.ascontiguousarray(native, dtype=np.uint8), affine)
+
+
+def warp_back(label_map: nib.Nifti1Image, inverse_field: str | Path, native_image: str | Path) -> nib.Nifti1Image:
+    """Carry a straight-space label map to native space (each label separately, lesion over cord)."""
+    from sclesion.warp import warp_labels_back
+
+    return warp_labels_back(label_map, load_nifti(inverse_field), load_nifti(native_image))
+
+
+def output_paths(stem: str, out_dir: str | Path) -> dict[str, Path]:
+    """The three output files of an image stem (module docstring): ``labelmap``, ``cord``, ``lesion``."""
+    out_dir = Path(out_dir)
+    return {
+        "labelmap": out_dir / "labelmaps" / f"{stem}.nii.gz",
+        "cord": out_dir / "masks" / f"{stem}_seg-pred.nii.gz",
+        "lesion": out_dir / "masks" / f"{stem}_lesion-pred.nii.gz",
+    }
+
+
+def write_outputs(label_map: nib.Nifti1Image, stem: str, out_dir: str | Path) -> dict[str, Path]:
+    """Write a label map and its cord and lesion masks (uint8, the label map's grid); return the paths."""
+    paths = output_paths(stem, out_dir)
+    labels = np.asarray(label_map.dataobj, dtype=np.uint8)
+    images = {"labelmap": labels, "cord": (labels > 0).astype(np.uint8), "lesion": (labels == 2).astype(np.uint8)}
+    for kind, data in images.items():
+        save_nifti(nib.Nifti1Image(data, label_map.affine), paths[kind])
+    return paths
+
+
+def predict_files(
+    model_dir: str | Path, images: list[str | Path], out_dir: str | Path, folds: list[int] | None = None,
+    device: str = "cpu", threads: int | None = None, inverse_fields: list | None = None,
+    native_images: list | None = None, progress: bool = True,
+) -> pd.DataFrame:
+    """Predict several images with one model and write the outputs (module docstring); skip finished ones.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        Trained model folder.
+    images : list of str or Path
+        Input images (any orientation).
+    out_dir : str or Path
+        Output folder (gets ``labelmaps/`` and ``masks/``).
+    folds : list of int, optional
+        Folds to ensemble; default all available.
+    device : str, default "cpu"
+    threads : int, optional
+        torch threads while predicting (restored afterwards); default: unchanged.
+    inverse_fields, native_images : list, optional
+        For straightened inputs: per image, its inverse (straight -> native) field and its native image; the
+        outputs are then written on the native grid under the native image's stem.
+    progress : bool, default True
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image: ``image``, ``labelmap``, ``cord``, ``lesion`` (output paths), ``status``
+        (``predicted`` or ``kept``).
+    """
+    import torch
+
+    images = [Path(p) for p in images]
+    straight = inverse_fields is not None
+    if straight and (native_images is None or len(inverse_fields) != len(images) or len(native_images) != len(images)):
+        raise InputError("straightened inputs need one inverse field and one native image per image")
+    targets = [Path(native_images[i]) if straight else image for i, image in enumerate(images)]
+    stems = [split_extension(t.name)[0] for t in targets]
+    rows, model = [], None
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        for i, image in enumerate(tqdm(images, desc=f"predicting ({Path(model_dir).name})", unit="image",
+                                       disable=not progress)):
+            paths = output_paths(stems[i], out_dir)
+            status = "kept"
+            if not all(p.is_file() for p in paths.values()):
+                model = model or load_model(model_dir, folds, device)
+                label_map = predict_image(model, image)
+                if straight:
+                    label_map = warp_back(label_map, inverse_fields[i], native_images[i])
+                write_outputs(label_map, stems[i], out_dir)
+                status = "predicted"
+            rows.append({"image": image, **paths, "status": status})
+    finally:
+        torch.set_num_threads(previous_threads)
+    return pd.DataFrame(rows, columns=["image", "labelmap", "cord", "lesion", "status"])

@@ -1,0 +1,209 @@
+"""The experiment grid of a profile: dataset x configuration x fold, prepared, trained and predicted.
+
+``nnunet_grid`` in the profile lists, per dataset, the configurations to train; ``nnunet_folds`` the folds.
+The paper's grid is the four variants x {2d, 3d_fullres} x folds 0-2 (24 models) plus the two-site 2d
+model; the demo trains fold 0 only, on a small network.
+
+Executors
+---------
+``local``
+    The jobs run one after the other in fresh processes (:func:`run_local`), under a tqdm progress bar.
+    Finished folds (``checkpoint_final.pth`` present) are skipped, so an interrupted grid resumes where it
+    stopped; an interrupted fold restarts from its first epoch.
+``slurm``
+    The unfinished jobs are submitted as one SLURM job array through submitit (:func:`submit`), with the
+    partition, GPUs, CPUs, memory and time of the profile's ``nnunet_slurm_*`` keys; each array task runs
+    :func:`sclesion.nnunet.training.run_job`, exactly what the local executor runs. Conversion and
+    planning are done first, locally (:func:`prepare`).
+
+Predictions of the test sets (:func:`predict_grid`) go to
+``<work_dir>/nnunet/predictions/<dataset>/<model>/fold_<k>/<site>/{labelmaps,masks}`` and are listed in
+``<work_dir>/nnunet/predictions/index.tsv`` (:data:`INDEX_COLUMNS`), which later chapters read.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from sclesion.atomic import write_text
+from sclesion.errors import InputError
+from sclesion.nnunet.convert import convert_dataset, read_cases
+from sclesion.nnunet.datasets import NnunetFolders, dataset_spec
+from sclesion.nnunet.planning import plan
+from sclesion.nnunet.predict import predict_files
+from sclesion.nnunet.settings import NnunetSettings
+from sclesion.nnunet.training import TrainJob, run_job
+from sclesion.variants import variant_root
+
+#: Columns of the prediction index.
+INDEX_COLUMNS: list[str] = [
+    "dataset", "variant", "configuration", "fold", "site", "n_images", "labelmaps", "masks", "reference_root",
+]
+
+
+def grid_jobs(settings: NnunetSettings, work_dir: str | Path, datasets: list[str] | None = None) -> list[TrainJob]:
+    """The training jobs of the grid, in profile order (dataset, configuration, fold).
+
+    Parameters
+    ----------
+    settings : NnunetSettings
+    work_dir : str or Path
+    datasets : list of str, optional
+        Keep only these datasets (keys or ids); default all of the grid.
+
+    Raises
+    ------
+    InputError
+        If a requested dataset is not in the grid.
+    """
+    keys = list(settings.grid)
+    if datasets:
+        wanted = [dataset_spec(d).key for d in datasets]
+        missing = [k for k in wanted if k not in settings.grid]
+        if missing:
+            raise InputError(f"dataset(s) {', '.join(missing)} not in nnunet_grid ({', '.join(keys)})")
+        keys = [k for k in keys if k in wanted]
+    return [TrainJob.from_settings(settings, work_dir, key, configuration, fold)
+            for key in keys for configuration in settings.grid[key] for fold in settings.folds]
+
+
+def prepare(settings: NnunetSettings, bids_root: str | Path, work_dir: str | Path, split: pd.DataFrame,
+            datasets: list[str] | None = None, n_jobs: int = 1, progress: bool = True) -> pd.DataFrame:
+    """Convert and plan every dataset of the grid (both steps skip finished work).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per dataset: ``dataset``, ``name``, ``variant``, ``n_training``, ``n_test``, ``plans``.
+    """
+    rows = []
+    keys = sorted({job.dataset for job in grid_jobs(settings, work_dir, datasets)}, key=list(settings.grid).index)
+    for key in tqdm(keys, desc="converting and planning", unit="dataset", disable=not progress):
+        spec = dataset_spec(key)
+        cases = convert_dataset(spec, bids_root, work_dir, split, n_jobs=n_jobs, progress=False)
+        plans = plan(spec, work_dir, settings)
+        n_train = int((cases["subset"] == "imagesTr").sum())
+        rows.append({"dataset": key, "name": spec.name, "variant": spec.variant, "n_training": n_train,
+                     "n_test": len(cases) - n_train, "plans": plans})
+    return pd.DataFrame(rows)
+
+
+def run_local(jobs: list[TrainJob], progress: bool = True) -> pd.DataFrame:
+    """Run training jobs one after the other; finished folds are skipped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``job``, ``status`` (``done`` = was already finished, ``trained``), ``seconds``.
+
+    Raises
+    ------
+    sclesion.nnunet.environment.NnunetStepError
+        At the first failing job (the finished ones stay; rerun to resume).
+    """
+    rows = []
+    bar = tqdm(jobs, desc="training", unit="model", disable=not progress)
+    for job in bar:
+        bar.set_postfix_str(job.label)
+        start = time.perf_counter()
+        status = run_job(job)
+        rows.append({"job": job.label, "status": status, "seconds": round(time.perf_counter() - start, 1)})
+    return pd.DataFrame(rows, columns=["job", "status", "seconds"])
+
+
+def slurm_executor(settings: NnunetSettings, folder: str | Path, name: str = "sclesion-nnunet"):
+    """A submitit executor for SLURM with the profile's resources per job (one fold per array task)."""
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+    slurm = settings.slurm
+    executor.update_parameters(
+        name=name, timeout_min=int(slurm.time_min), mem_gb=int(slurm.mem_gb), gpus_per_node=int(slurm.gpus),
+        cpus_per_task=int(slurm.cpus), tasks_per_node=1, nodes=1, slurm_partition=slurm.partition,
+    )
+    return executor
+
+
+def submit(jobs: list[TrainJob], executor) -> list:
+    """Submit the unfinished jobs through a submitit executor (one array for several jobs); return its jobs.
+
+    Works with any submitit executor: ``slurm_executor`` on a cluster, ``submitit.DebugExecutor`` or
+    ``submitit.LocalExecutor`` elsewhere. Each task runs :func:`sclesion.nnunet.training.run_job`.
+    """
+    pending = [job for job in jobs if not job.done]
+    if not pending:
+        return []
+    return executor.map_array(run_job, pending)
+
+
+def _test_sets(cases: pd.DataFrame) -> list[str]:
+    return sorted(s for s in cases["subset"].unique() if s.startswith("imagesTs_"))
+
+
+def predict_grid(settings: NnunetSettings, bids_root: str | Path, work_dir: str | Path,
+                 datasets: list[str] | None = None, progress: bool = True) -> pd.DataFrame:
+    """Predict every test set of every trained grid model, one fold at a time (paper: one point per image
+    per fold); write and return the prediction index (module docstring). Existing outputs are kept.
+
+    Straightened datasets are predicted in straight space and warped back to the native image of each case
+    (see :mod:`sclesion.nnunet.predict`); ``reference_root`` names the tree holding the matching references.
+
+    Raises
+    ------
+    InputError
+        If a model of the grid is not trained yet.
+    """
+    folders = NnunetFolders(Path(work_dir))
+    rows = []
+    for job in grid_jobs(settings, work_dir, datasets):
+        if not job.done:
+            raise InputError(f"{job.label} is not trained yet (no checkpoint_final.pth)", job.fold_dir)
+        spec = dataset_spec(job.dataset)
+        cases = read_cases(folders.raw / spec.name)
+        native_variant = spec.variant.replace("straightened", "native")
+        for subset in _test_sets(cases):
+            site = subset.removeprefix("imagesTs_")
+            part = cases[cases["subset"] == subset]
+            out = folders.predictions / spec.name / job.model_dir.name / f"fold_{job.fold}" / site
+            straight = spec.straightened
+            predict_files(
+                job.model_dir, list(part["image"]), out, folds=[job.fold], device=settings.device,
+                threads=settings.threads, inverse_fields=list(part["inverse_field"]) if straight else None,
+                native_images=list(part["native_reference"]) if straight else None, progress=progress,
+            )
+            rows.append({
+                "dataset": job.dataset, "variant": spec.variant, "configuration": job.configuration,
+                "fold": job.fold, "site": site, "n_images": len(part), "labelmaps": out / "labelmaps",
+                "masks": out / "masks",
+                "reference_root": variant_root(native_variant, bids_root, work_dir).resolve(),
+            })
+    index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+    path = folders.predictions / "index.tsv"
+    if path.is_file():  # keep the rows of models not predicted in this call
+        old = read_index(work_dir)
+        key = ["dataset", "configuration", "fold", "site"]
+        old = old[~old.set_index(key).index.isin(index.set_index(key).index)]
+        index = pd.concat([old, index], ignore_index=True).sort_values(key, kind="stable").reset_index(drop=True)
+    write_text(index.to_csv(sep="\t", index=False, lineterminator="\n"), path)
+    return index
+
+
+def read_index(work_dir: str | Path) -> pd.DataFrame:
+    """Read ``<work_dir>/nnunet/predictions/index.tsv`` (paths as :class:`~pathlib.Path`).
+
+    Raises
+    ------
+    InputError
+        If there is no index yet (predict the grid first).
+    """
+    path = NnunetFolders(Path(work_dir)).predictions / "index.tsv"
+    if not path.is_file():
+        raise InputError("no prediction index; train and predict the grid first (sclesion train, notebook 04)", path)
+    index = pd.read_csv(path, sep="\t", dtype={"fold": int, "n_images": int, "site": str})
+    for column in ("labelmaps", "masks", "reference_root"):
+        index[column] = [Path(v) for v in index[column]]
+    return index

@@ -1,0 +1,132 @@
+"""The nnU-Net settings of a profile (the ``nnunet_*`` keys of ``profiles/<name>.yml``).
+
+=================================  ================================================================  =========
+key                                meaning                                                           paper
+=================================  ================================================================  =========
+nnunet_grid                        dataset key -> configurations to train                            4 x 2 (+910 2d)
+nnunet_folds                       folds to train                                                    [0, 1, 2]
+nnunet_n_folds                     subject-level cross-validation folds (``splits_final.json``)      3
+nnunet_trainer                     nnU-Net trainer the study's trainer derives from                  DiceCE noSmooth
+nnunet_epochs                      epochs                                                            1000
+nnunet_iterations_per_epoch        training iterations per epoch                                     250
+nnunet_val_iterations_per_epoch    validation iterations per epoch                                   50
+nnunet_oversample_foreground       share of each batch centred on foreground                         0.33
+nnunet_learning_rate               initial learning rate (polynomial decay)                          0.01
+nnunet_plans                       plans to train with: ``nnUNetPlans`` (nnU-Net's) or a small copy  nnUNetPlans
+nnunet_base_features               small copy only: feature maps of the first stage (doubling)      -
+nnunet_max_features                small copy only: largest feature count of a stage                 -
+nnunet_max_stages                  small copy only: largest number of stages                         -
+nnunet_batch_size                  small copy only: batch size per configuration                     -
+nnunet_max_patch                   small copy only: per-axis patch bound per configuration           -
+nnunet_device                      ``cpu`` or ``cuda``                                               cuda
+nnunet_threads                     torch threads per process                                         8
+nnunet_n_proc                      nnU-Net worker processes (fingerprint, preprocessing, export)     8
+nnunet_n_proc_da                   data-augmentation workers per training (0 = in process)           12
+nnunet_validate                    run nnU-Net's final validation of each fold                       true
+nnunet_executor                    ``local`` or ``slurm``                                            slurm
+nnunet_slurm_*                     partition, gpus, cpus, mem_gb, time_min of each SLURM job         -
+=================================  ================================================================  =========
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sclesion.errors import InputError
+from sclesion.nnunet.datasets import dataset_spec
+
+#: nnU-Net's own plans identifier.
+DEFAULT_PLANS = "nnUNetPlans"
+#: Configurations that can be trained (the full S-I one is added to the plans by the planning step).
+CONFIGURATIONS: tuple[str, ...] = ("2d", "3d_fullres", "3d_fullres_fullSI")
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    """Resources of each SLURM job (one training fold)."""
+
+    partition: str = "gpu"
+    gpus: int = 1
+    cpus: int = 8
+    mem_gb: int = 64
+    time_min: int = 2880
+
+
+@dataclass(frozen=True)
+class NnunetSettings:
+    """Everything the nnU-Net steps need from a profile; see the module docstring for the keys."""
+
+    grid: dict[str, tuple[str, ...]]
+    folds: tuple[int, ...] = (0, 1, 2)
+    n_folds: int = 3
+    trainer: str = "nnUNetTrainerDiceCELoss_noSmooth"
+    epochs: int = 1000
+    iterations_per_epoch: int = 250
+    val_iterations_per_epoch: int = 50
+    oversample_foreground: float = 0.33
+    learning_rate: float = 0.01
+    plans: str = DEFAULT_PLANS
+    base_features: int | None = None
+    max_features: int | None = None
+    max_stages: int | None = None
+    batch_size: dict[str, int] | None = None
+    max_patch: dict[str, list[int]] | None = None
+    device: str = "cuda"
+    threads: int = 8
+    n_proc: int = 8
+    n_proc_da: int = 12
+    validate: bool = True
+    executor: str = "local"
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
+
+    @property
+    def small_network(self) -> dict | None:
+        """Arguments of :func:`sclesion.nnunet.plans.small_network`, or None to train nnU-Net's plans."""
+        if self.plans == DEFAULT_PLANS:
+            return None
+        return {"plans_name": self.plans, "base_features": self.base_features, "max_features": self.max_features,
+                "max_stages": self.max_stages, "batch_size": self.batch_size, "max_patch": self.max_patch}
+
+    @property
+    def configurations(self) -> tuple[str, ...]:
+        """Every configuration that appears in the grid, in :data:`CONFIGURATIONS` order."""
+        used = {c for configs in self.grid.values() for c in configs}
+        return tuple(c for c in CONFIGURATIONS if c in used)
+
+
+def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
+    """Build :class:`NnunetSettings` from a profile dict (``sclesion.profiles.load_profile``).
+
+    Raises
+    ------
+    InputError
+        If ``nnunet_grid`` is missing, names an unknown dataset or configuration, a fold is outside
+        ``0..nnunet_n_folds-1``, or a small-network plans name comes without its three sizes.
+    """
+    if "nnunet_grid" not in profile:
+        raise InputError(f"profile {profile.get('profile', '?')!r} has no nnunet_grid")
+    grid = {}
+    for key, configs in dict(profile["nnunet_grid"]).items():
+        spec = dataset_spec(key)
+        bad = [c for c in configs if c not in CONFIGURATIONS]
+        if bad:
+            raise InputError(f"nnunet_grid: unknown configuration(s) {bad} for {key}; choose from {CONFIGURATIONS}")
+        grid[spec.key] = tuple(configs)
+    values = {k.removeprefix("nnunet_"): v for k, v in profile.items() if k.startswith("nnunet_")}
+    slurm = SlurmSettings(**{k.removeprefix("slurm_"): v for k, v in values.items() if k.startswith("slurm_")})
+    simple = {k: v for k, v in values.items() if k != "grid" and not k.startswith("slurm_")}
+    known = set(NnunetSettings.__dataclass_fields__) - {"grid", "slurm"}
+    unknown = sorted(set(simple) - known)
+    if unknown:
+        raise InputError(f"unknown profile key(s) {', '.join('nnunet_' + k for k in unknown)}")
+    if "folds" in simple:
+        simple["folds"] = tuple(int(f) for f in simple["folds"])
+    settings = NnunetSettings(grid=grid, slurm=slurm, **simple)
+    if any(not 0 <= f < settings.n_folds for f in settings.folds):
+        raise InputError(f"nnunet_folds {list(settings.folds)} must lie in 0..{settings.n_folds - 1}")
+    small = settings.small_network
+    if small and None in [small[k] for k in ("base_features", "max_features", "max_stages", "batch_size")]:
+        raise InputError(f"nnunet_plans {settings.plans!r} is a small network: set nnunet_base_features, "
+                         "nnunet_max_features, nnunet_max_stages and nnunet_batch_size")
+    return settings
