@@ -204,10 +204,27 @@ def predict_image(model: Model, image: str | Path) -> nib.Nifti1Image:
 
 
 def warp_back(label_map: nib.Nifti1Image, inverse_field: str | Path, native_image: str | Path) -> nib.Nifti1Image:
-    """Carry a straight-space label map to native space (each label separately, lesion over cord)."""
+    """Carry a straight-space label map to native space (each label separately, lesion over cord).
+
+    The field is a 5D ``(X, Y, Z, 1, 3)`` displacement image (:mod:`sclesion.warp`), so it is opened with
+    nibabel directly (:func:`~sclesion.io.load_nifti` accepts 3D volumes only); its shape is checked by
+    :func:`sclesion.warp.warp_labels_back`.
+
+    Raises
+    ------
+    InputError
+        If the field is missing or unreadable, or the native image is not a readable 3D NIfTI file.
+    """
     from sclesion.warp import warp_labels_back
 
-    return warp_labels_back(label_map, load_nifti(inverse_field), load_nifti(native_image))
+    field_path = Path(inverse_field)
+    if not field_path.is_file():
+        raise InputError("inverse warping field not found", field_path)
+    try:
+        field = nib.load(field_path)
+    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as err:
+        raise InputError(f"cannot read the inverse warping field as NIfTI ({err})", field_path) from None
+    return warp_labels_back(label_map, field, load_nifti(native_image))
 
 
 def output_paths(stem: str, out_dir: str | Path) -> dict[str, Path]:
