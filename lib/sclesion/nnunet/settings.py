@@ -114,12 +114,14 @@ def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
             raise InputError(f"nnunet_grid: unknown configuration(s) {bad} for {key}; choose from {CONFIGURATIONS}")
         grid[spec.key] = tuple(configs)
     values = {k.removeprefix("nnunet_"): v for k, v in profile.items() if k.startswith("nnunet_")}
-    slurm = SlurmSettings(**{k.removeprefix("slurm_"): v for k, v in values.items() if k.startswith("slurm_")})
+    slurm_values = {k.removeprefix("slurm_"): v for k, v in values.items() if k.startswith("slurm_")}
     simple = {k: v for k, v in values.items() if k != "grid" and not k.startswith("slurm_")}
     known = set(NnunetSettings.__dataclass_fields__) - {"grid", "slurm"}
     unknown = sorted(set(simple) - known)
+    unknown += sorted(f"slurm_{k}" for k in set(slurm_values) - set(SlurmSettings.__dataclass_fields__))
     if unknown:
         raise InputError(f"unknown profile key(s) {', '.join('nnunet_' + k for k in unknown)}")
+    slurm = SlurmSettings(**slurm_values)
     if "folds" in simple:
         simple["folds"] = tuple(int(f) for f in simple["folds"])
     settings = NnunetSettings(grid=grid, slurm=slurm, **simple)
