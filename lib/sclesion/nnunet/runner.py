@@ -37,7 +37,7 @@ from sclesion.nnunet.planning import plan
 from sclesion.nnunet.predict import predict_files
 from sclesion.nnunet.settings import NnunetSettings
 from sclesion.nnunet.training import TrainJob, run_job
-from sclesion.variants import variant_root
+from sclesion.variants import VARIANTS, build_variants, variant_root
 
 #: Columns of the prediction index.
 INDEX_COLUMNS: list[str] = [
@@ -73,7 +73,8 @@ def grid_jobs(settings: NnunetSettings, work_dir: str | Path, datasets: list[str
 
 def prepare(settings: NnunetSettings, bids_root: str | Path, work_dir: str | Path, split: pd.DataFrame,
             datasets: list[str] | None = None, n_jobs: int = 1, progress: bool = True) -> pd.DataFrame:
-    """Convert and plan every dataset of the grid (both steps skip finished work).
+    """Build the dataset variants the grid needs, then convert and plan every dataset of the grid (every step
+    skips finished work).
 
     Returns
     -------
@@ -82,6 +83,9 @@ def prepare(settings: NnunetSettings, bids_root: str | Path, work_dir: str | Pat
     """
     rows = []
     keys = sorted({job.dataset for job in grid_jobs(settings, work_dir, datasets)}, key=list(settings.grid).index)
+    built = tuple(v for v in VARIANTS if v != "chunks_native" and any(dataset_spec(k).variant == v for k in keys))
+    if built:
+        build_variants(bids_root, work_dir, variants=built, n_jobs=n_jobs, progress=progress)
     for key in tqdm(keys, desc="converting and planning", unit="dataset", disable=not progress):
         spec = dataset_spec(key)
         cases = convert_dataset(spec, bids_root, work_dir, split, n_jobs=n_jobs, progress=False)
