@@ -147,7 +147,7 @@ def plan_cases(spec: DatasetSpec, root: str | Path, split: pd.DataFrame) -> pd.D
         If the tree holds no image, a label is missing, a case id repeats, there is no training case, or a
         straightened test case lacks its inverse field or native image.
     """
-    root = Path(root)
+    root = Path(root).resolve()  # image paths are resolved below; fields are found relative to the root
     missing = {"participant_id", "site", "split"} - set(split.columns)
     if missing:
         raise InputError(f"split table lacks column(s) {', '.join(sorted(missing))}")
