@@ -131,8 +131,9 @@ def test_chunks_native_has_training_cases_and_one_test_set_per_site(converted, w
     assert {p.name for p in folder.iterdir() if p.is_dir()} == {
         "imagesTr", "labelsTr", "imagesTs_TUM", "labelsTs_TUM", "imagesTs_BWH", "labelsTs_BWH", "imagesTs_UCSF",
         "labelsTs_UCSF"}
-    assert [p.name for p in (folder / "imagesTs_BWH").iterdir()] == ["sub-bwh001_ses-20180227_acq-ax_chunk-1_0000.nii.gz"]
-    assert [p.name for p in (folder / "labelsTs_BWH").iterdir()] == ["sub-bwh001_ses-20180227_acq-ax_chunk-1.nii.gz"]
+    bwh = "sub-bwh001_ses-20180227_acq-ax_chunk-1"
+    assert [p.name for p in (folder / "imagesTs_BWH").iterdir()] == [f"{bwh}_0000.nii.gz"]
+    assert [p.name for p in (folder / "labelsTs_BWH").iterdir()] == [f"{bwh}.nii.gz"]
     assert len(list((folder / "imagesTr").glob("*_0000.nii.gz"))) == len(list((folder / "labelsTr").iterdir())) == 12
     dataset = json.loads((folder / "dataset.json").read_text())
     assert dataset["numTraining"] == 12 and dataset["labels"] == {"background": 0, "sc": [1, 2], "lesion": 2}
@@ -141,7 +142,8 @@ def test_chunks_native_has_training_cases_and_one_test_set_per_site(converted, w
 
 def test_case_ids_are_the_bids_stems(converted, smoke_bids, split):
     cases = converted["chunks_native"]
-    assert cases.loc[cases["subset"] == "imagesTs_BWH", "case_id"].tolist() == ["sub-bwh001_ses-20180227_acq-ax_chunk-1"]
+    bwh = cases.loc[cases["subset"] == "imagesTs_BWH", "case_id"].tolist()
+    assert bwh == ["sub-bwh001_ses-20180227_acq-ax_chunk-1"]
     images = discover(smoke_bids).merge(split, on="participant_id", suffixes=("", "_split"))
     used = images[(images["split"] == "test") | (images["site"] == "TUM")]
     expected = sorted(split_extension(Path(p).name)[0].removesuffix("_T2w") for p in used["image"])
@@ -257,7 +259,8 @@ def test_straightened_cases_list_their_inverse_field_and_native_image(converted,
         field, native = nib.load(row.inverse_field), nib.load(row.native_reference)
         assert field.shape[:3] == native.shape  # the field lives on the native grid
         np.testing.assert_allclose(field.affine, native.affine, atol=1e-4)
-    written = nib.load(NnunetFolders(work).raw / STRAIGHT.name / "imagesTs_TUM" / f"{test['case_id'].iloc[0]}_0000.nii.gz")
+    first = test["case_id"].iloc[0]
+    written = nib.load(NnunetFolders(work).raw / STRAIGHT.name / "imagesTs_TUM" / f"{first}_0000.nii.gz")
     assert nib.aff2axcodes(written.affine) == ("L", "A", "S")
 
 
@@ -278,7 +281,8 @@ def test_planning_writes_the_tiny_plans_beside_nnunets(planned, work):
         assert size <= 32 and size % step == 0
     default = load_plans(folder / "nnUNetPlans.json")
     assert default["plans_name"] == "nnUNetPlans"
-    assert resolve_configuration(tiny, "2d")["data_identifier"] == resolve_configuration(default, "2d")["data_identifier"]
+    identifiers = {resolve_configuration(p, "2d")["data_identifier"] for p in (tiny, default)}
+    assert identifiers == {"nnUNetPlans_2d"}  # the tiny plans train on the data preprocessed for nnU-Net's
 
 
 def test_planning_adds_the_full_si_configuration(planned, work):
@@ -302,7 +306,8 @@ def test_planning_preprocesses_only_what_the_grid_trains(planned, work):
     assert not (preprocessed / NATIVE.name / "nnUNetPlans_3d_fullres").exists()
     assert (preprocessed / STRAIGHT.name / "nnUNetPlans_3d_fullres" / PREPROCESSED_MARKER).is_file()
     assert not (preprocessed / STRAIGHT.name / "nnUNetPlans_2d").exists()
-    assert planning_done(preprocessed / NATIVE.name, ["2d"]) and not planning_done(preprocessed / NATIVE.name, ["3d_fullres"])
+    assert planning_done(preprocessed / NATIVE.name, ["2d"])
+    assert not planning_done(preprocessed / NATIVE.name, ["3d_fullres"])
 
 
 def test_planning_again_starts_no_nnunet_process(planned, work, settings):
