@@ -16,7 +16,7 @@ from sclesion.evaluate import METRIC_TABLE_COLUMNS
 from sclesion.nnunet.convert import CASE_COLUMNS
 from sclesion.nnunet.plans import FULL_SI
 from sclesion.nnunet.report import (
-    GRID_COLUMNS, LABEL_METRICS, POOLED_COLUMNS, SUMMARY_METRICS, evaluate_grid, full_si_comparison, full_si_table,
+    GRID_COLUMNS, LABEL_METRICS, POOLED_COLUMNS, evaluate_grid, full_si_comparison, full_si_table,
     grid_plans_table, grid_summary, headline, image_geometry, index_rows, paper_table2, pooled_detection,
     settings_changes, variants_table,
 )
@@ -249,7 +249,8 @@ def test_grid_summary_averages_per_model_site_and_label_skipping_nan():
         {"image": "c", "label": "cord", "Dice": 0.25, "site": "BWH"},
     ])
     summary = grid_summary(metrics)
-    assert summary[["site", "label", "n"]].values.tolist() == [["TUM", "cord", 2], ["TUM", "lesion", 1], ["BWH", "cord", 1]]
+    assert summary[["site", "label", "n"]].values.tolist() == [
+        ["TUM", "cord", 2], ["TUM", "lesion", 1], ["BWH", "cord", 1]]
     assert summary.loc[0, "Dice"] == 0.75 and summary.loc[0, "NSD"] == pytest.approx(0.4)
     assert summary.loc[2, "Dice"] == 0.25
     assert set(LABEL_METRICS["lesion"]) <= set(summary.columns)

@@ -149,7 +149,8 @@ def variants_table(prepared: pd.DataFrame, work_dir: str | Path) -> pd.DataFrame
                 "dataset": spec.key, "name": spec.name, "variant": spec.variant,
                 "training_sites": ", ".join(spec.train_sites), "site": site,
                 "n_training": len(train), "n_test": len(test),
-                "training_subjects": train["participant_id"].nunique(), "test_subjects": test["participant_id"].nunique(),
+                "training_subjects": train["participant_id"].nunique(),
+                "test_subjects": test["participant_id"].nunique(),
                 "shape": _tuple_text(np.rint(np.median(shapes[here], axis=0))),
                 "spacing_mm": _tuple_text(np.median(spacings[here], axis=0)),
             })
@@ -403,10 +404,11 @@ def pooled_detection(metrics: pd.DataFrame, by: tuple[str, ...] = ("dataset", "c
     if lesion.empty:
         return pd.DataFrame(columns=by + POOLED_COLUMNS)
     counts = lesion[["RefLesionsCount", "LesionTP", "PredLesionsCount", "LesionFP"]].astype(int)
+    lesion_free = counts["RefLesionsCount"] == 0
     frame = pd.DataFrame({
         "n_images": 1,
-        "lesion_free_images": (counts["RefLesionsCount"] == 0).astype(int),
-        "lesion_free_with_prediction": ((counts["RefLesionsCount"] == 0) & (counts["PredLesionsCount"] > 0)).astype(int),
+        "lesion_free_images": lesion_free.astype(int),
+        "lesion_free_with_prediction": (lesion_free & (counts["PredLesionsCount"] > 0)).astype(int),
         "ref_lesions": counts["RefLesionsCount"],
         "lesions_found": counts["LesionTP"],
         "pred_lesions": counts["PredLesionsCount"],
@@ -513,7 +515,8 @@ def headline(per_image: pd.DataFrame, per_session: pd.DataFrame | None = None, d
     def select(table):
         if table is None:
             return None
-        chosen = table[(table["dataset"] == dataset) & (table["configuration"] == configuration) & (table["site"] == site)]
+        wanted = (table["dataset"] == dataset) & (table["configuration"] == configuration) & (table["site"] == site)
+        chosen = table[wanted]
         return chosen if len(chosen) else None
 
     image, session = select(per_image), select(per_session)
@@ -527,14 +530,17 @@ def headline(per_image: pd.DataFrame, per_session: pd.DataFrame | None = None, d
                   for t in (image, session)]
         n_images = int((image["label"] == label).sum())
         n_sessions = 0 if session is None else int((session["label"] == label).sum())
+        sessions = f", {n_sessions} sessions" if session is not None else ""
         row = {"quantity": quantity, "per_image": values[0], "per_session": values[1],
-               "detail": f"{statistic} of {n_images} images" + (f", {n_sessions} sessions" if session is not None else ""),
+               "detail": f"{statistic} of {n_images} images{sessions}",
                "target": TARGETS.get((label, metric)) if statistic == "mean" else None,
                "paper": None, "paper_sd": None, "paper_source": ""}
         if label == "lesion" and statistic == "mean" and metric in paper.index:
-            row.update(paper=float(paper.loc[metric, "mean"]), paper_sd=float(paper.loc[metric, "sd"]), paper_source=source)
+            row.update(paper=float(paper.loc[metric, "mean"]), paper_sd=float(paper.loc[metric, "sd"]),
+                       paper_source=source)
         if label == "lesion" and statistic == "median" and dataset == "chunks_native" and configuration == "2d":
-            row.update(paper=float(numbers["median_dice_2d_chunks_native"]), paper_source="section 3.2, 2D chunks native")
+            row.update(paper=float(numbers["median_dice_2d_chunks_native"]),
+                       paper_source="section 3.2, 2D chunks native")
         rows.append(row)
     pooled = [None if t is None else pooled_detection(t, by=("dataset",)).iloc[0] for t in (image, session)]
     for quantity, numerator, denominator, fraction in (
