@@ -36,7 +36,7 @@ from sclesion.split import read_split
 from sclesion.variants import build_variants, variant_root
 
 NATIVE, STRAIGHT = DATASETS["chunks_native"], DATASETS["stitched_straightened"]
-TRAINER = "nnUNetTrainerDiceCELoss_noSmooth_1epochs_2it_fg80_lr0p03"
+TRAINER = "nnUNetTrainerDiceCELoss_noSmooth_1epochs_2it_1vit_fg80_lr0p03"
 
 
 # --- shared, expensive fixtures (each runs once per module) ------------------------------------------------

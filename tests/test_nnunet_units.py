@@ -55,7 +55,7 @@ def test_smoke_profile_gives_a_tiny_network_and_a_two_fold_split():
     assert settings.small_network == {
         "plans_name": "nnUNetPlansTiny", "base_features": 4, "max_features": 16, "max_stages": 3,
         "batch_size": {"2d": 2, "3d_fullres": 1, "3d_fullres_fullSI": 1},
-        "max_patch": {"2d": [32, 32], "3d_fullres": [8, 32, 32]},
+        "max_patch": {"2d": [32, 32], "3d_fullres": [8, 32, 32], "3d_fullres_fullSI": [1000, 32, 32]},
     }
     assert (settings.device, settings.threads, settings.n_proc, settings.n_proc_da) == ("cpu", 1, 1, 0)
     assert settings.configurations == ("2d", "3d_fullres")
@@ -91,6 +91,7 @@ def _profile(**changes):
     ({"nnunet_folds": [-1]}, "must lie in 0..1"),
     ({"nnunet_grid": {"chunks_curved": ["2d"]}}, "unknown nnU-Net dataset 'chunks_curved'"),
     ({"nnunet_grid": {"chunks_native": ["3d_lowres"]}}, r"unknown configuration\(s\) \['3d_lowres'\]"),
+    ({"nnunet_grid": {"chunks_native": "2d"}}, r"chunks_native must list its configurations.*got '2d'"),
     ({"nnunet_base_features": None}, "is a small network"),
 ])
 def test_bad_profiles_are_refused_with_one_clear_error(changes, message):
@@ -142,12 +143,13 @@ def test_trainer_name_keeps_the_base_name_with_nnunets_defaults():
 
 
 @pytest.mark.parametrize("args, suffix", [
-    ((1, 2, 1, 0.8, 0.03), "_1epochs_2it_fg80_lr0p03"),
-    ((12, 30, 5, 1.0, 0.03), "_12epochs_30it_fg100_lr0p03"),
+    ((1, 2, 1, 0.8, 0.03), "_1epochs_2it_1vit_fg80_lr0p03"),
+    ((12, 30, 5, 1.0, 0.03), "_12epochs_30it_5vit_fg100_lr0p03"),
     ((1000, 250, 50, 0.5, 0.01), "_fg50"),
     ((1000, 250, 50, 0.33, 0.001), "_lr0p001"),
-    ((200, 250, 50, 0.33, 0.01), "_200epochs_250it"),
-    ((1000, 100, 50, 0.33, 0.01), "_1000epochs_100it"),
+    ((200, 250, 50, 0.33, 0.01), "_200epochs_250it_50vit"),
+    ((1000, 100, 50, 0.33, 0.01), "_1000epochs_100it_50vit"),
+    ((1000, 250, 10, 0.33, 0.01), "_1000epochs_250it_10vit"),
 ])
 def test_trainer_name_records_what_differs_from_the_defaults(args, suffix):
     assert trainer_name(BASE, *args) == BASE + suffix
@@ -157,9 +159,9 @@ def test_train_job_names_its_model_folder_after_the_trainer_and_plans(tmp_path):
     settings = settings_from_profile(load_profile("smoke"))
     job = TrainJob.from_settings(settings, tmp_path, "901", "2d", 0)
     assert job.dataset == "chunks_native" and job.label == "chunks_native 2d fold 0"
-    assert job.trainer_name == f"{BASE}_1epochs_2it_fg80_lr0p03"
+    assert job.trainer_name == f"{BASE}_1epochs_2it_1vit_fg80_lr0p03"
     assert job.model_dir == (tmp_path.resolve() / "nnunet" / "results" / "Dataset901_ChunksNative"
-                             / f"{BASE}_1epochs_2it_fg80_lr0p03__nnUNetPlansTiny__2d")
+                             / f"{BASE}_1epochs_2it_1vit_fg80_lr0p03__nnUNetPlansTiny__2d")
     assert job.fold_dir == job.model_dir / "fold_0" and not job.done
     (job.fold_dir).mkdir(parents=True)
     (job.fold_dir / "checkpoint_final.pth").write_bytes(b"")

@@ -76,12 +76,13 @@ def plot_curves(curves: pd.DataFrame, ncols: int = 3) -> plt.Figure:
         ax.set_visible(False)
     lines = []
     for ax, ((dataset, configuration, fold), part) in zip(axes.flat, models):
-        ax.plot(part["epoch"], part["train_loss"], color="tab:blue", label="training loss")
-        ax.plot(part["epoch"], part["val_loss"], color="tab:blue", linestyle="--", label="validation loss")
+        style = {"marker": "o", "markersize": 2.5}  # a one-epoch model still shows its point
+        ax.plot(part["epoch"], part["train_loss"], color="tab:blue", label="training loss", **style)
+        ax.plot(part["epoch"], part["val_loss"], color="tab:blue", linestyle="--", label="validation loss", **style)
         ax.set_ylabel("loss (BCE + Dice loss)")
         dice = ax.twinx()
-        dice.plot(part["epoch"], part["pseudo_dice_cord"], color="tab:green", label="pseudo Dice, cord")
-        dice.plot(part["epoch"], part["pseudo_dice_lesion"], color="tab:red", label="pseudo Dice, lesion")
+        dice.plot(part["epoch"], part["pseudo_dice_cord"], color="tab:green", label="pseudo Dice, cord", **style)
+        dice.plot(part["epoch"], part["pseudo_dice_lesion"], color="tab:red", label="pseudo Dice, lesion", **style)
         dice.set_ylim(0, 1)
         dice.set_ylabel("pseudo Dice")
         ax.set_title(f"{dataset}, {configuration}, fold {fold}", fontsize=10)

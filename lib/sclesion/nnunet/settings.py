@@ -109,6 +109,8 @@ def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
     grid = {}
     for key, configs in dict(profile["nnunet_grid"]).items():
         spec = dataset_spec(key)
+        if isinstance(configs, str) or not isinstance(configs, (list, tuple)):
+            raise InputError(f"nnunet_grid: {key} must list its configurations, e.g. [2d, 3d_fullres]; got {configs!r}")
         bad = [c for c in configs if c not in CONFIGURATIONS]
         if bad:
             raise InputError(f"nnunet_grid: unknown configuration(s) {bad} for {key}; choose from {CONFIGURATIONS}")

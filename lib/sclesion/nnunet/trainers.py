@@ -26,7 +26,7 @@ The loss, network, data augmentation and everything else come from the base clas
 
 Naming: with nnU-Net's defaults the class keeps the base name, so trained models sit where
 ``nnUNetv2_train`` would put them; otherwise the name records what differs, e.g.
-``nnUNetTrainerDiceCELoss_noSmooth_12epochs_30it_fg100_lr0p03``, and models trained differently never mix.
+``nnUNetTrainerDiceCELoss_noSmooth_12epochs_30it_5vit_fg100_lr0p03``, and models trained differently never mix.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def trainer_name(base: str, epochs: int, iterations: int, val_iterations: int,
     """Class name of the study's trainer (see the module docstring)."""
     name = base
     if (epochs, iterations, val_iterations) != DEFAULT_SCHEDULE:
-        name += f"_{epochs}epochs_{iterations}it"
+        name += f"_{epochs}epochs_{iterations}it_{val_iterations}vit"
     if oversample != DEFAULT_OVERSAMPLE:
         name += f"_fg{round(100 * oversample)}"
     if learning_rate != DEFAULT_LEARNING_RATE:
