@@ -34,6 +34,29 @@ TABLE_A1_COLUMNS: list[str] = [
 _SI_AXIS_OF_READER = {"SimpleITKIO": 0, "NibabelIO": 2, "NibabelIOWithReorient": 2}
 
 
+def read_json(path: str | Path, missing: str) -> dict:
+    """Read a JSON file written by nnU-Net's steps (plans, dataset fingerprint).
+
+    Parameters
+    ----------
+    path : str or Path
+    missing : str
+        The problem to report when the file does not exist, saying which step writes it.
+
+    Raises
+    ------
+    InputError
+        If the file is missing (``missing``) or not JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(missing, path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(f"not valid JSON ({err})", path) from None
+
+
 def load_plans(path: str | Path) -> dict:
     """Read a plans JSON file.
 
@@ -42,13 +65,7 @@ def load_plans(path: str | Path) -> dict:
     InputError
         If the file is missing or not JSON.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("plans file not found; run the planning step first (sclesion plan)", path)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"not valid JSON ({err})", path) from None
+    return read_json(path, "plans file not found; run the planning step first (sclesion plan)")
 
 
 def resolve_configuration(plans: dict, name: str) -> dict:
@@ -154,6 +171,14 @@ def superior_inferior_axis(plans: dict) -> int:
     return list(plans["transpose_forward"]).index(_SI_AXIS_OF_READER[reader])
 
 
+def si_extents_mm(plans: dict, fingerprint: dict) -> list[float]:
+    """Superior-inferior extent (mm) of every training case: ``shapes_after_crop`` x ``spacings`` of the dataset
+    fingerprint (reader axis order) along the S-I axis of the plans."""
+    reader_axis = plans["transpose_forward"][superior_inferior_axis(plans)]
+    return [float(shape[reader_axis] * spacing[reader_axis])
+            for shape, spacing in zip(fingerprint["shapes_after_crop"], fingerprint["spacings"])]
+
+
 def full_si_patch(plans: dict, fingerprint: dict, parent: str = "3d_fullres") -> list[int]:
     """Patch size of ``parent`` with its superior-inferior entry enlarged to cover every training case.
 
@@ -171,10 +196,7 @@ def full_si_patch(plans: dict, fingerprint: dict, parent: str = "3d_fullres") ->
     """
     config = resolve_configuration(plans, parent)
     axis = superior_inferior_axis(plans)
-    reader_axis = plans["transpose_forward"][axis]
-    extents_mm = [shape[reader_axis] * spacing[reader_axis]
-                  for shape, spacing in zip(fingerprint["shapes_after_crop"], fingerprint["spacings"])]
-    voxels = math.ceil(max(extents_mm) / config["spacing"][axis] - 1e-6)
+    voxels = math.ceil(max(si_extents_mm(plans, fingerprint)) / config["spacing"][axis] - 1e-6)
     step = math.prod(int(s[axis]) for s in config["architecture"]["arch_kwargs"]["strides"])
     patch = [int(p) for p in config["patch_size"]]
     patch[axis] = max(patch[axis], step * math.ceil(voxels / step))

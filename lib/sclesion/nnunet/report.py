@@ -22,7 +22,6 @@ Axis order: shapes, voxel sizes and patches are listed in nnU-Net's plans order 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -36,7 +35,9 @@ from sclesion.io import load_nifti, voxel_sizes
 from sclesion.nnunet.convert import read_cases
 from sclesion.nnunet.datasets import NnunetFolders, dataset_spec
 from sclesion.nnunet.planning import plans_path
-from sclesion.nnunet.plans import FULL_SI, load_plans, plans_table, resolve_configuration, superior_inferior_axis
+from sclesion.nnunet.plans import (
+    FULL_SI, load_plans, plans_table, read_json, resolve_configuration, si_extents_mm, superior_inferior_axis,
+)
 from sclesion.nnunet.settings import NnunetSettings
 from sclesion.paths import manifest_dir
 from sclesion.stats import paired_wilcoxon
@@ -213,15 +214,6 @@ def grid_plans_table(work_dir: str | Path, grid: dict[str, tuple[str, ...]], pla
     return pd.concat(parts, ignore_index=True)
 
 
-def _read_json(path: Path, hint: str) -> dict:
-    if not path.is_file():
-        raise InputError(f"not found; {hint}", path)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"not valid JSON ({err})", path) from None
-
-
 def full_si_table(work_dir: str | Path, datasets: list[str], plans_name: str) -> pd.DataFrame:
     """Per dataset, the 3d_fullres patch beside the full S-I patch (:data:`~sclesion.nnunet.plans.FULL_SI`).
 
@@ -255,12 +247,10 @@ def full_si_table(work_dir: str | Path, datasets: list[str], plans_name: str) ->
     for key in datasets:
         spec = dataset_spec(key)
         plans = load_plans(plans_path(work_dir, spec, plans_name))
-        fingerprint = _read_json(folders.preprocessed / spec.name / "dataset_fingerprint.json",
-                                 "plan the dataset first (sclesion plan)")
+        fingerprint = read_json(folders.preprocessed / spec.name / "dataset_fingerprint.json",
+                                "not found; plan the dataset first (sclesion plan)")
         axis = superior_inferior_axis(plans)
-        reader_axis = plans["transpose_forward"][axis]
-        extents = np.array([shape[reader_axis] * spacing[reader_axis]
-                            for shape, spacing in zip(fingerprint["shapes_after_crop"], fingerprint["spacings"])])
+        extents = np.array(si_extents_mm(plans, fingerprint))
         parent, full = resolve_configuration(plans, "3d_fullres"), resolve_configuration(plans, FULL_SI)
         spacing = float(parent["spacing"][axis])
         patch_mm = parent["patch_size"][axis] * spacing
