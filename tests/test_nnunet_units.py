@@ -482,3 +482,30 @@ def test_every_setting_is_documented_in_the_key_table():
     for name in NnunetSettings.__dataclass_fields__:
         if name not in ("grid", "slurm"):
             assert f"\nnnunet_{name} " in module.__doc__, name
+
+
+def test_prepare_builds_only_the_variants_of_the_grid_and_names_images_left_out(tmp_path, monkeypatch, capsys):
+    from sclesion.nnunet import runner
+
+    calls = []
+
+    def fake_build(bids_root, work_dir, variants, n_jobs, progress):
+        calls.append(variants)
+        return pd.DataFrame([
+            {"variant": "chunks_straightened", "participant_id": "sub-tum001", "session": "ses-1", "chunk": 2,
+             "image": "x", "status": "failed: cord mask has a gap"},
+            {"variant": "chunks_straightened", "participant_id": "sub-tum001", "session": "ses-1", "chunk": 1,
+             "image": "y", "status": "built"},
+        ])
+
+    cases = pd.DataFrame({"subset": ["imagesTr", "imagesTs_TUM"]})
+    monkeypatch.setattr(runner, "build_variants", fake_build)
+    monkeypatch.setattr(runner, "convert_dataset", lambda spec, *args, **kwargs: cases)
+    monkeypatch.setattr(runner, "plan", lambda spec, *args, **kwargs: tmp_path / f"{spec.name}.json")
+    settings = NnunetSettings(grid={"chunks_native": ("2d",), "chunks_straightened": ("2d",)})
+    prepared = runner.prepare(settings, tmp_path, tmp_path, pd.DataFrame(), progress=False)
+    assert calls == [("chunks_straightened",)]
+    assert prepared["n_training"].tolist() == [1, 1] and prepared["n_test"].tolist() == [1, 1]
+    out = capsys.readouterr().out
+    assert "left out of chunks_straightened: sub-tum001 ses-1 chunk 2: failed: cord mask has a gap" in out
+    assert "chunk 1" not in out

@@ -74,7 +74,7 @@ def grid_jobs(settings: NnunetSettings, work_dir: str | Path, datasets: list[str
 def prepare(settings: NnunetSettings, bids_root: str | Path, work_dir: str | Path, split: pd.DataFrame,
             datasets: list[str] | None = None, n_jobs: int = 1, progress: bool = True) -> pd.DataFrame:
     """Build the dataset variants the grid needs, then convert and plan every dataset of the grid (every step
-    skips finished work).
+    skips finished work). Images whose straightening failed are left out of their variant, one printed line each.
 
     Returns
     -------
@@ -83,9 +83,11 @@ def prepare(settings: NnunetSettings, bids_root: str | Path, work_dir: str | Pat
     """
     rows = []
     keys = sorted({job.dataset for job in grid_jobs(settings, work_dir, datasets)}, key=list(settings.grid).index)
-    built = tuple(v for v in VARIANTS if v != "chunks_native" and any(dataset_spec(k).variant == v for k in keys))
-    if built:
-        build_variants(bids_root, work_dir, variants=built, n_jobs=n_jobs, progress=progress)
+    needed = tuple(v for v in VARIANTS if v != "chunks_native" and any(dataset_spec(k).variant == v for k in keys))
+    if needed:
+        built = build_variants(bids_root, work_dir, variants=needed, n_jobs=n_jobs, progress=progress)
+        for row in built[built["status"].str.startswith("failed")].itertuples(index=False):
+            tqdm.write(f"left out of {row.variant}: {row.participant_id} {row.session} chunk {row.chunk}: {row.status}")
     for key in tqdm(keys, desc="converting and planning", unit="dataset", disable=not progress):
         spec = dataset_spec(key)
         cases = convert_dataset(spec, bids_root, work_dir, split, n_jobs=n_jobs, progress=False)
