@@ -4,7 +4,7 @@ The pair: a 320 x 320 x 60 grid at 0.5 x 0.5 x 4 mm (1 mm^3 voxels), a curved co
 inside it; the prediction misses one lesion, adds a false positive and gets the others partly right. It is
 written as NIfTI files the way the study stores them (a region label map for the prediction; ``_seg-manual``
 and ``_lesion-manual`` masks for the reference), and the timed call is
-:func:`sclesion.evaluate.evaluate_case`: loading the three files, checking shapes and affines, every metric
+:func:`sclesion.evaluation.evaluate.evaluate_case`: loading the three files, checking shapes and affines, every metric
 for cord and lesion (Dice, NSD, RVE, PPVL, SensL, F1ScoreL, lesion counts) and the per-lesion detection table.
 
 Memory is measured two ways: ``tracemalloc`` peak during the call (every NumPy/SciPy array allocation), and
@@ -27,9 +27,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from sclesion.detection import detect_lesions
-from sclesion.evaluate import Case, Chunk, Files, Key, evaluate_case
-from sclesion.metrics import compute_metrics, split_regions
+from sclesion.evaluation.detection import detect_lesions
+from sclesion.evaluation.evaluate import Case, Chunk, Files, Key, evaluate_case
+from sclesion.evaluation.metrics import compute_metrics, split_regions
 
 SHAPE = (320, 320, 60)
 SPACING = (0.5, 0.5, 4.0)
@@ -118,7 +118,7 @@ def peak_rss_mb(case_folder: Path) -> tuple[float, float]:
         "from pathlib import Path\n"
         "sys.path.insert(0, sys.argv[2])\n"
         "import bench_metrics as b\n"
-        "from sclesion.evaluate import evaluate_case\n"
+        "from sclesion.evaluation.evaluate import evaluate_case\n"
         "case = b.pair_case(Path(sys.argv[1]))\n"
         "def status(field):\n"
         "    line = next(l for l in open('/proc/self/status') if l.startswith(field))\n"

@@ -1,4 +1,4 @@
-"""Benchmark: ``sclesion.stitching`` vs ``TPTBox.stitching`` (the tool the authors used) on the same chunks.
+"""Benchmark: ``sclesion.preprocessing.stitching.stitch`` vs ``TPTBox.stitching`` (the tool the authors used) on the same chunks.
 
 Usage: ``python benchmarks/bench_stitching.py [--repeats N]``
 
@@ -105,7 +105,7 @@ def child(tool: str, kind: str, out: str, inputs: list[str]) -> None:
     import time
 
     if tool == "ours":
-        from sclesion.stitching import stitch_files
+        from sclesion.preprocessing.stitching.stitch import stitch_files
 
         start = time.perf_counter()
         stitch_files(inputs, out, is_mask=kind == "mask")

@@ -1,8 +1,8 @@
-"""Benchmark: ``sclesion.straightening`` against the measured figures of SCT's ``sct_straighten_spinalcord``.
+"""Benchmark: ``sclesion.preprocessing.straightening.straighten`` against the measured figures of SCT's ``sct_straighten_spinalcord``.
 
 Usage: ``python benchmarks/bench_straightening.py [--repeats N]``
 
-Data (``sclesion.cord_phantom``): the whole-spine phantom at true scale, 320 x 320 x 110 voxels of
+Data (``sclesion.data.phantoms``): the whole-spine phantom at true scale, 320 x 320 x 110 voxels of
 0.5 x 0.5 x 4 mm with an S-curved cord (about 440 mm of it in the image, tilted up to 17 degrees) and six
 lesions; and the 80 x 80 x 200 phantom of 1 mm voxels SCT was also timed on. SCT cannot be installed here,
 so its figures are REFERENCE.md's measurements: 10 s for the small phantom, 36 s and 1.0 GB for the
@@ -58,7 +58,7 @@ def _peak_rss_mb() -> float:
 
 def child(image: str, cord: str, call: str, repeats: int) -> None:
     """Time ``straighten`` or ``straighten_files`` on files; print a JSON line."""
-    from sclesion.straightening import straighten, straighten_files
+    from sclesion.preprocessing.straightening.straighten import straighten, straighten_files
 
     seconds = []
     for _ in range(repeats):
@@ -86,7 +86,7 @@ def run_child(image: Path, cord: Path, call: str, repeats: int) -> dict:
 
 def phantoms():
     """The two phantoms: (name, CordPhantom)."""
-    from sclesion.cord_phantom import Lesion, render_phantom, s_curve, whole_spine_phantom
+    from sclesion.data.phantoms import Lesion, render_phantom, s_curve, whole_spine_phantom
 
     lesions = tuple(
         Lesion(s=s, u=u, v=v, radius_s=3.0, radius_u=1.5, radius_v=1.5)
@@ -100,8 +100,8 @@ def phantoms():
 
 def accuracy(phantom) -> dict:
     """Accuracy figures of one straightening of a phantom (see the module docstring)."""
-    from sclesion.straightening import straighten
-    from sclesion.straightening_qc import (
+    from sclesion.preprocessing.straightening.straighten import straighten
+    from sclesion.preprocessing.straightening.qc import (
         centerline_error_mm,
         lesion_volume_changes,
         round_trip_dice,

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sclesion.synthetic import generate_cohort, load_spec
+from sclesion.data.synthetic import generate_cohort, load_spec
 
 
 def _size_mb(root: Path) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sclesion.paths import repo_root as _repo_root
+from sclesion.core.paths import repo_root as _repo_root
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +22,6 @@ def smoke_bids(repo_root: Path) -> Path:
     Generated on first use and reused while its spec is unchanged (the generator's cache; concurrent test
     sessions wait for each other). Treat it as read-only.
     """
-    from sclesion.synthetic import generate_cohort
+    from sclesion.data.synthetic import generate_cohort
 
     return generate_cohort("smoke", repo_root / "_data" / "smoke" / "bids", progress=False).root

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from sclesion.book import execute_notebook, notebook_parameters, toc_notebooks, warnings_in
-from sclesion.errors import InputError
+from sclesion.core.errors import InputError
 
 
 def _notebook(path, cells):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sclesion.book import build_html, execute_notebook, stage_book, toc_notebooks
-from sclesion.profiles import load_profile
+from sclesion.core.profile import load_profile
 
 pytestmark = pytest.mark.notebooks
 

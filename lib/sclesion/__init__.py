@@ -1,16 +1,17 @@
-"""sclesion: the thin library behind the whole-spine spinal cord and MS lesion segmentation book.
+"""sclesion: the library behind the whole-spine spinal cord and MS lesion segmentation book.
 
-Modules
--------
-synthetic       deterministic synthetic multi-site whole-spine cohort (BIDS + ground truth)
-io, dataset     reading, validating and pairing NIfTI images and masks in a BIDS tree
-split           patient-wise train/test split and exclusions
-stitching       chunks -> one whole-spine image
-straightening   cord straightening, warping fields and their inverse
-variants        the four dataset variants (chunks/stitched x native/straightened)
-metrics, stacking, detection, stats, plots, evaluate
-                the evaluation of the study
+Its packages follow the study's methods, stage by stage:
+
+Packages
+--------
+core            conventions, errors, atomic writes, NIfTI reading/validation/reorientation, profiles
+data            BIDS discovery, the patient-wise split, the synthetic cohort, phantoms
+preprocessing   stitching, straightening, the four dataset variants
 nnunet          region-based nnU-Net v2 datasets, plans, training grid and prediction
+evaluation      metrics, lesion detection, stacking, statistics, scoring predictions
+figures         slice views and distributions shared by the chapters
+chapters        one module per notebook, with the notebook's name
+cli             the ``sclesion`` command, one module per subcommand
 book            executing the parameterized notebooks and building the book
 """
 

@@ -1,3 +1,3 @@
-from sclesion.cli import main
+from sclesion.cli.main import main
 
 raise SystemExit(main())

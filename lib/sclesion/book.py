@@ -24,10 +24,10 @@ from typing import Any
 import nbformat
 import yaml
 
-from sclesion.atomic import atomic_path
-from sclesion.errors import InputError
-from sclesion.paths import repo_root
-from sclesion.profiles import load_profile
+from sclesion.core.atomic import atomic_path
+from sclesion.core.errors import InputError
+from sclesion.core.paths import repo_root
+from sclesion.core.profile import load_profile
 
 _WARNING = re.compile(r"\b\w*Warning\b")
 
@@ -38,7 +38,7 @@ def toc_notebooks(root: Path | None = None) -> list[Path]:
     Parameters
     ----------
     root : Path, optional
-        Repository root; defaults to :func:`sclesion.paths.repo_root`.
+        Repository root; defaults to :func:`sclesion.core.paths.repo_root`.
     """
     root = repo_root() if root is None else Path(root)
     toc = yaml.safe_load((root / "_toc.yml").read_text())
@@ -118,7 +118,7 @@ def ensure_cohort(profile: str, params: dict[str, Any], root: Path) -> None:
     """Generate the synthetic cohort of a synthetic profile (a no-op when it is up to date)."""
     if not params.get("synthetic"):
         return
-    from sclesion.cli import main as cli
+    from sclesion.cli.main import main as cli
 
     status = cli(["synth", "--profile", profile, "-o", str(root / params["bids_root"])])
     if status:

@@ -18,7 +18,7 @@ Case ids are the image's BIDS stem without its ``_T2w`` suffix, e.g. ``sub-tum00
 so they are deterministic and readable; ``cases.tsv`` maps them back to every entity.
 
 Reruns: a folder whose marker matches the inputs is left untouched (no-op). A folder without the marker (an
-interrupted conversion) or converted from other inputs is refused with an :class:`~sclesion.errors.InputError`
+interrupted conversion) or converted from other inputs is refused with an :class:`~sclesion.core.errors.InputError`
 asking to remove it, so that a half-written dataset is never mixed with a new one.
 """
 
@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sclesion.atomic import save_nifti, write_text
-from sclesion.dataset import discover, split_extension
-from sclesion.errors import InputError
-from sclesion.io import affines_match, load_image, to_rpi
+from sclesion.core.atomic import save_nifti, write_text
+from sclesion.data.bids import discover, split_extension
+from sclesion.core.errors import InputError
+from sclesion.core.nifti import affines_match, load_image, to_rpi
 from sclesion.nnunet.datasets import DatasetSpec, NnunetFolders
-from sclesion.variants import variant_root
+from sclesion.preprocessing.variants import variant_root
 
 #: Name of the completion marker inside a converted dataset folder.
 MARKER = "sclesion_conversion.json"
@@ -295,7 +295,7 @@ def convert_dataset(
         to ``<work_dir>/nnunet/raw/<name>``.
     split : pandas.DataFrame
         Patient-wise split (``participant_id``, ``site``, ``split``), e.g. from
-        :func:`sclesion.split.read_split`.
+        :func:`sclesion.data.split.read_split`.
     n_jobs : int, default 1
         Worker processes for writing cases.
     progress : bool, default True

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sclesion.errors import InputError
+from sclesion.core.errors import InputError
 
 #: Columns of :func:`training_curves`.
 CURVE_COLUMNS: list[str] = [
@@ -53,7 +53,7 @@ def training_curves(fold_dir: str | Path, checkpoint: str = "checkpoint_final.pt
 
 
 def grid_curves(jobs: list) -> pd.DataFrame:
-    """Curves of every finished job (:class:`sclesion.nnunet.training.TrainJob`), with ``dataset``,
+    """Curves of every finished job (:class:`sclesion.nnunet.jobs.TrainJob`), with ``dataset``,
     ``configuration`` and ``fold`` columns in front; unfinished jobs are left out."""
     parts = []
     for job in jobs:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sclesion.errors import InputError
+from sclesion.core.errors import InputError
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -41,7 +41,7 @@ class DatasetSpec:
     key : str
         Short name used in profiles and tables, e.g. ``"chunks_native"``.
     variant : str
-        The dataset variant (one of :data:`sclesion.variants.VARIANTS`) whose images it holds.
+        The dataset variant (one of :data:`sclesion.preprocessing.variants.VARIANTS`) whose images it holds.
     train_sites : tuple of str
         Sites (``participants.tsv`` column ``site``) whose ``train`` subjects are training cases.
     title : str

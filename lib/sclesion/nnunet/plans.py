@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sclesion.errors import InputError
-from sclesion.paths import manifest_dir
+from sclesion.core.errors import InputError
+from sclesion.core.paths import manifest_dir
 
 #: Name of the configuration whose patch covers the whole superior-inferior extent.
 FULL_SI = "3d_fullres_fullSI"

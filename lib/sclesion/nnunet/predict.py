@@ -6,7 +6,7 @@ step 0.5 and Gaussian weighting, no mirroring, ``checkpoint_final.pth``.
 How the model is loaded (no nnU-Net trainer lookup)
 ---------------------------------------------------
 ``nnUNetPredictor.initialize_from_trained_model_folder`` finds the trainer class by name inside the
-installed nnU-Net package, which fails for the study's trainer (:mod:`sclesion.nnunet.trainers`). The network
+installed nnU-Net package, which fails for the study's trainer (:mod:`sclesion.nnunet.trainer`). The network
 does not depend on the trainer, so :func:`load_model` rebuilds it from the model folder's ``plans.json``
 (nnU-Net's ``get_network_from_plans``), reads each fold's weights from its checkpoint, and hands both to
 ``nnUNetPredictor.manual_initialization`` (nnU-Net's public API for an already built network).
@@ -17,7 +17,7 @@ Models are trained on RPI images read by SimpleITK, whose arrays are indexed ``[
 ``[i, j, k]`` reversed). :func:`predict_image` therefore reorients the input to RPI in memory, reverses the axes
 (and the voxel sizes) for nnU-Net, predicts, and undoes both steps, so the label map lies on the input's
 exact voxel grid and affine. Straightened images are predicted in straight space and then warped back to
-native space, each label separately, with the stored inverse field (:func:`sclesion.warp.warp_labels_back`:
+native space, each label separately, with the stored inverse field (:func:`sclesion.preprocessing.straightening.warp.warp_labels_back`:
 spline interpolation, > 0.5, lesion over cord), as the authors did.
 
 Output convention
@@ -28,7 +28,7 @@ For an input ``<stem>.nii.gz`` (e.g. ``sub-tum001_ses-20200101_acq-ax_chunk-1_T2
     masks/<stem>_seg-pred.nii.gz         binary cord mask (label > 0: the cord includes its lesions)
     masks/<stem>_lesion-pred.nii.gz      binary lesion mask (label == 2)
 
-The two kinds are kept in separate folders because :mod:`sclesion.evaluate` reads one kind per folder; point
+The two kinds are kept in separate folders because :mod:`sclesion.evaluation.evaluate` reads one kind per folder; point
 it at either. All files share the input's grid; existing outputs are kept (reruns skip them).
 """
 
@@ -45,10 +45,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sclesion.atomic import save_nifti
-from sclesion.dataset import split_extension
-from sclesion.errors import InputError
-from sclesion.io import from_rpi, load_image, load_nifti, to_rpi, voxel_sizes
+from sclesion.core.atomic import save_nifti
+from sclesion.data.bids import split_extension
+from sclesion.core.errors import InputError
+from sclesion.core.nifti import from_rpi, load_image, load_nifti, to_rpi, voxel_sizes
 
 #: The study's inference settings.
 TILE_STEP_SIZE = 0.5
@@ -206,16 +206,16 @@ def predict_image(model: Model, image: str | Path) -> nib.Nifti1Image:
 def warp_back(label_map: nib.Nifti1Image, inverse_field: str | Path, native_image: str | Path) -> nib.Nifti1Image:
     """Carry a straight-space label map to native space (each label separately, lesion over cord).
 
-    The field is a 5D ``(X, Y, Z, 1, 3)`` displacement image (:mod:`sclesion.warp`), so it is opened with
-    nibabel directly (:func:`~sclesion.io.load_nifti` accepts 3D volumes only); its shape is checked by
-    :func:`sclesion.warp.warp_labels_back`.
+    The field is a 5D ``(X, Y, Z, 1, 3)`` displacement image (:mod:`sclesion.preprocessing.straightening.warp`), so it is opened with
+    nibabel directly (:func:`~sclesion.core.nifti.load_nifti` accepts 3D volumes only); its shape is checked by
+    :func:`sclesion.preprocessing.straightening.warp.warp_labels_back`.
 
     Raises
     ------
     InputError
         If the field is missing or unreadable, or the native image is not a readable 3D NIfTI file.
     """
-    from sclesion.warp import warp_labels_back
+    from sclesion.preprocessing.straightening.warp import warp_labels_back
 
     field_path = Path(inverse_field)
     if not field_path.is_file():

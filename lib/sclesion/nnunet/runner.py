@@ -13,7 +13,7 @@ Executors
 ``slurm``
     The unfinished jobs are submitted as one SLURM job array through submitit (:func:`submit`), with the
     partition, GPUs, CPUs, memory and time of the profile's ``nnunet_slurm_*`` keys; each array task runs
-    :func:`sclesion.nnunet.training.run_job`, exactly what the local executor runs. Conversion and
+    :func:`sclesion.nnunet.jobs.run_job`, exactly what the local executor runs. Conversion and
     planning are done first, locally (:func:`prepare`).
 
 Predictions of the test sets (:func:`predict_grid`) go to
@@ -29,15 +29,15 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sclesion.atomic import write_text
-from sclesion.errors import InputError
+from sclesion.core.atomic import write_text
+from sclesion.core.errors import InputError
 from sclesion.nnunet.convert import convert_dataset, read_cases
 from sclesion.nnunet.datasets import NnunetFolders, dataset_spec
-from sclesion.nnunet.planning import plan
+from sclesion.nnunet.preprocess import plan
 from sclesion.nnunet.predict import predict_files
 from sclesion.nnunet.settings import NnunetSettings
-from sclesion.nnunet.training import TrainJob, run_job
-from sclesion.variants import VARIANTS, build_variants, variant_root
+from sclesion.nnunet.jobs import TrainJob, run_job
+from sclesion.preprocessing.variants import VARIANTS, build_variants, variant_root
 
 #: Columns of the prediction index.
 INDEX_COLUMNS: list[str] = [
@@ -138,7 +138,7 @@ def submit(jobs: list[TrainJob], executor) -> list:
     """Submit the unfinished jobs through a submitit executor (one array for several jobs); return its jobs.
 
     Works with any submitit executor: ``slurm_executor`` on a cluster, ``submitit.DebugExecutor`` or
-    ``submitit.LocalExecutor`` elsewhere. Each task runs :func:`sclesion.nnunet.training.run_job`.
+    ``submitit.LocalExecutor`` elsewhere. Each task runs :func:`sclesion.nnunet.jobs.run_job`.
     """
     pending = [job for job in jobs if not job.done]
     if not pending:

@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sclesion.errors import InputError
+from sclesion.core.errors import InputError
 from sclesion.nnunet.datasets import dataset_spec
 
 #: nnU-Net's own plans identifier.
@@ -96,7 +96,7 @@ class NnunetSettings:
 
 
 def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
-    """Build :class:`NnunetSettings` from a profile dict (``sclesion.profiles.load_profile``).
+    """Build :class:`NnunetSettings` from a profile dict (``sclesion.core.profile.load_profile``).
 
     Raises
     ------

@@ -1,0 +1,7 @@
+"""One module per notebook, with the notebook's name: the tables and figures of each chapter.
+
+Modules
+-------
+cohort                      01_cohort.ipynb
+training_configurations     04_training_configurations.ipynb
+"""

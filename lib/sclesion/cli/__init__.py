@@ -1,0 +1,22 @@
+"""The ``sclesion`` command line: one module per subcommand (see ``sclesion.cli.main.COMMANDS``).
+
+Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``.
+
+Modules
+-------
+main             the entry point: dispatches to the subcommand, turns bad input into one line
+profile_options  the profile options shared by the nnU-Net subcommands
+synth            the synthetic cohort
+check            validate a BIDS dataset
+split            the patient-wise split
+stitch           chunks -> one whole-spine image or mask
+straighten       straighten the cord; write both warping fields
+apply_warp       apply a warping field
+variants         the dataset variants
+convert          nnU-Net raw datasets with region labels
+plan             nnU-Net fingerprint, plans and preprocessing
+train            the training grid, locally or on SLURM
+predict          prediction in the input's own grid
+evaluate         the study's metrics
+book             execute the notebooks and build the book
+"""

@@ -1,1 +1,0 @@
-"""Subcommands of the ``sclesion`` command line, one module each (see ``sclesion.cli.COMMANDS``)."""

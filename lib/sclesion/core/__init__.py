@@ -1,0 +1,11 @@
+"""Conventions and input/output shared by every stage of the study.
+
+Modules
+-------
+errors      InputError: bad input, reported in one line naming the file or option
+atomic      writes under a temporary name, then rename (no half-written output)
+nifti       NIfTI reading, validation and reorientation (RPI), voxel sizes
+paths       where the repository's data manifest and profiles live
+yamlfile    the one reader of the project's YAML files
+profile     the profiles (demo, smoke, paper) of notebook and command parameters
+"""

@@ -1,0 +1,9 @@
+"""The study's data: BIDS datasets, the patient-wise split, the synthetic cohort and phantoms.
+
+Modules
+-------
+bids        BIDS discovery, entities, label and sidecar paths, dataset checks
+split       patient-wise train/test split and exclusions
+phantoms    a whole-spine cord phantom with known centerline and lesions
+synthetic   the deterministic synthetic multi-site whole-spine cohort (BIDS + ground truth)
+"""

@@ -1,0 +1,10 @@
+"""Evaluation (paper 2.5): lesions, metrics, detection, stacking, statistics.
+
+Modules
+-------
+metrics     Dice, RVE, NSD, lesion-wise PPV/sensitivity/F1 and counts (MetricsReloaded's definitions)
+detection   lesion detection by size (ANIMA's rule)
+stacking    chunks stacked per session (Algorithm 1)
+stats       normality, Kruskal-Wallis, Dunn/Holm, Wilcoxon
+evaluate    predictions paired with references and scored, per image or stacked session
+"""

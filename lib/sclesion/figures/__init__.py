@@ -1,0 +1,7 @@
+"""Figures shared by the chapters.
+
+Modules
+-------
+slices          axial slices and sagittal maximum-intensity projections with mask overlays
+distributions   rainclouds, detection-rate bars, lesion-volume histograms
+"""

@@ -1,0 +1,270 @@
+"""The four dataset variants of the study (paper 2.4): chunks or stitched, native or straightened.
+
+=========================  ========================================================================
+variant                    how it is made from the BIDS dataset
+=========================  ========================================================================
+``chunks_native``          the dataset itself (no copy)
+``stitched_native``        the chunks of each session stitched into one whole-spine image (and masks)
+``chunks_straightened``    each chunk straightened along its own cord mask
+``stitched_straightened``  each stitched image straightened along its whole-spine cord mask
+=========================  ========================================================================
+
+Each built variant is a BIDS-like tree under ``<work_dir>/variants/<variant>/`` with the dataset's naming
+(stitched images drop the ``chunk`` entity), labels in ``derivatives/labels`` and, for straightened
+variants, both warping fields in ``derivatives/warps``::
+
+    <stem>_from-native_to-straight_xfm.nii.gz    on the straight grid (carries native images to straight)
+    <stem>_from-straight_to-native_xfm.nii.gz    on the native grid (carries predictions back to native)
+    <stem>_from-straight_to-native_xfm.json      {"NativeImage": path of the native image}
+
+The stitched native variant is :func:`sclesion.preprocessing.stitching.bids.stitch_dataset`'s output. Masks are warped to
+straight space as the authors did: linear interpolation, then > 0.5. Every file is written atomically; a job
+whose last output exists is skipped, so an interrupted build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import pandas as pd
+from tqdm.auto import tqdm
+
+from sclesion.core.atomic import save_nifti, write_text
+from sclesion.data.bids import LABEL_SUFFIXES, bids_root_of, discover, split_extension
+from sclesion.core.errors import InputError
+from sclesion.core.nifti import load_nifti
+from sclesion.preprocessing.stitching.bids import stitch_dataset, stitched_name, write_dataset_files
+from sclesion.preprocessing.straightening.straighten import straighten
+
+VARIANTS: tuple[str, ...] = ("chunks_native", "stitched_native", "chunks_straightened", "stitched_straightened")
+
+#: Half width of the straight in-plane field of view (mm), as in SCT.
+FOV_MM = 35.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One output image of a variant and the native files it is made from.
+
+    Attributes
+    ----------
+    variant : str
+        ``chunks_straightened`` or ``stitched_straightened``.
+    participant_id, session : str
+        BIDS entities (session may be "").
+    chunk : str
+        Chunk number as text, "" for stitched outputs.
+    source, cord, lesion : Path
+        The native image to straighten and its cord and lesion masks.
+    out_image : Path
+        The variant's image.
+    """
+
+    variant: str
+    participant_id: str
+    session: str
+    chunk: str
+    source: Path
+    cord: Path
+    lesion: Path
+    out_image: Path
+
+    @property
+    def root(self) -> Path:
+        """Root of the variant tree this job writes into."""
+        for parent in self.out_image.parents:
+            if parent.name == self.variant:
+                return parent
+        raise AssertionError(f"{self.out_image} is not inside a {self.variant} folder")
+
+    def derivative(self, kind: str, suffix: str) -> Path:
+        """Path of a derivative (``labels``, ``warps``) of the output image with the given suffix."""
+        stem, _ = split_extension(self.out_image.name)
+        folder = self.root / "derivatives" / kind / self.out_image.parent.relative_to(self.root)
+        return folder / f"{stem}_{suffix}"
+
+    @property
+    def label_outputs(self) -> dict[str, Path]:
+        """Output cord and lesion masks, by kind."""
+        return {kind: self.derivative("labels", f"{sfx}.nii.gz") for kind, sfx in LABEL_SUFFIXES.items()}
+
+    @property
+    def marker(self) -> Path:
+        """The job's last output: when it exists, the job is complete."""
+        return self.derivative("warps", "from-straight_to-native_xfm.json")
+
+
+def variant_root(variant: str, bids_root: str | Path, work_dir: str | Path) -> Path:
+    """Root folder of a variant: the BIDS dataset for ``chunks_native``, else ``<work_dir>/variants/<variant>``."""
+    if variant not in VARIANTS:
+        raise InputError(f"unknown dataset variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    if variant == "chunks_native":
+        return Path(bids_root)
+    return Path(work_dir) / "variants" / variant
+
+
+def inverse_warp(straight_image: str | Path) -> tuple[Path, Path]:
+    """The straight->native field of a straightened image and the native image it came from.
+
+    Parameters
+    ----------
+    straight_image : str or Path
+        An image of a straightened variant, ``<variant root>/sub-<id>[/ses-<ses>]/anat/<stem>.nii.gz``.
+
+    Returns
+    -------
+    field, native_image : Path
+        ``derivatives/warps/.../<stem>_from-straight_to-native_xfm.nii.gz`` and the native image recorded in
+        its JSON sidecar.
+    """
+    straight_image = Path(straight_image)
+    root = bids_root_of(straight_image)
+    stem, _ = split_extension(straight_image.name)
+    folder = root / "derivatives" / "warps" / straight_image.parent.relative_to(root)
+    sidecar = folder / f"{stem}_from-straight_to-native_xfm.json"
+    if not sidecar.is_file():
+        raise InputError("no inverse warping field for this straightened image (expected "
+                         f"{sidecar.relative_to(root)}); rebuild the variant", straight_image)
+    native = Path(json.loads(sidecar.read_text())["NativeImage"])
+    return sidecar.with_name(f"{stem}_from-straight_to-native_xfm.nii.gz"), native
+
+
+def plan_jobs(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, variants: tuple[str, ...]) -> list[Job]:
+    """List the straightening jobs of the requested variants from a :func:`sclesion.data.bids.discover` table.
+
+    The stitched straightened jobs read the stitched native outputs, which must be built first.
+    """
+    jobs: list[Job] = []
+    roots = {v: variant_root(v, bids_root, work_dir) for v in VARIANTS}
+    table = dataset.assign(session=dataset["session"].fillna(""))
+    for (subject, session), group in table.groupby(["participant_id", "session"], sort=True):
+        group = group.sort_values("chunk")
+        folder = Path(group["image"].iloc[0]).parent.relative_to(bids_root)
+        if "chunks_straightened" in variants:
+            for row in group.itertuples(index=False):
+                jobs.append(Job("chunks_straightened", subject, session, str(row.chunk), Path(row.image),
+                                Path(row.cord), Path(row.lesion),
+                                roots["chunks_straightened"] / folder / Path(row.image).name))
+        if "stitched_straightened" in variants:
+            name = stitched_name(group["image"].iloc[0])
+            stem, _ = split_extension(name)
+            labels = roots["stitched_native"] / "derivatives" / "labels" / folder
+            jobs.append(Job("stitched_straightened", subject, session, "", roots["stitched_native"] / folder / name,
+                            labels / f"{stem}_{LABEL_SUFFIXES['cord']}.nii.gz",
+                            labels / f"{stem}_{LABEL_SUFFIXES['lesion']}.nii.gz",
+                            roots["stitched_straightened"] / folder / name))
+    return jobs
+
+
+def run_job(job: Job, fov_mm: float = FOV_MM) -> str:
+    """Build one output of a variant; return ``"skipped"`` if it was complete, else ``"built"``."""
+    if job.marker.exists():
+        return "skipped"
+    labels = job.label_outputs
+    image, cord, lesion = load_nifti(job.source), load_nifti(job.cord), load_nifti(job.lesion)
+    result = straighten(image, cord, fov_mm=fov_mm)
+    save_nifti(result.image, job.out_image)
+    for kind, mask in (("cord", cord), ("lesion", lesion)):
+        warped = result.to_straight(mask, interp="linear", threshold=0.5)
+        save_nifti(nib.Nifti1Image(warped.get_fdata().astype("uint8"), warped.affine), labels[kind])
+    save_nifti(result.curved_to_straight, job.derivative("warps", "from-native_to-straight_xfm.nii.gz"))
+    save_nifti(result.straight_to_curved, job.derivative("warps", "from-straight_to-native_xfm.nii.gz"))
+    write_text(json.dumps({"NativeImage": str(job.source.resolve()), "FieldOfViewHalfWidthMM": fov_mm},
+                          indent=2) + "\n", job.marker)
+    return "built"
+
+
+def _run_safely(job: Job, fov_mm: float) -> str:
+    try:
+        return run_job(job, fov_mm)
+    except InputError as err:
+        return f"failed: {err}"
+
+
+def _stitch_sessions(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, progress: bool) -> list[dict]:
+    """Build the stitched native variant (:func:`sclesion.preprocessing.stitching.bids.stitch_dataset`); one row per session."""
+    root = variant_root("stitched_native", bids_root, work_dir)
+    done = {Path(p) for p in root.glob("derivatives/labels/**/*_lesion-manual.nii.gz")}
+    table = stitch_dataset(bids_root, root, participants=sorted(dataset["participant_id"].unique()), progress=progress)
+    return [{"variant": "stitched_native", "participant_id": row.participant_id, "session": row.session or "",
+             "chunk": "", "image": str(row.image), "status": "skipped" if Path(row.lesion) in done else "built"}
+            for row in table.itertuples(index=False)]
+
+
+def build_variants(
+    bids_root: str | Path,
+    work_dir: str | Path,
+    variants: tuple[str, ...] = VARIANTS,
+    sites: tuple[str, ...] | None = ("TUM",),
+    fov_mm: float = FOV_MM,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Build the requested dataset variants, skipping finished outputs.
+
+    Parameters
+    ----------
+    bids_root : str or Path
+        The native BIDS dataset (chunks with ``derivatives/labels``).
+    work_dir : str or Path
+        Variants go to ``<work_dir>/variants/<variant>/``.
+    variants : tuple of str
+        Which of :data:`VARIANTS` to build (``chunks_native`` needs no building).
+    sites : tuple of str, optional
+        Only subjects of these sites (``participants.tsv`` column ``site``); None for all. The study built
+        the variants of the TUM dataset, whose sessions hold three chunks.
+    fov_mm : float
+        Half width of the straight in-plane field of view (mm).
+    n_jobs : int
+        Parallel worker processes.
+    progress : bool
+        Show tqdm progress bars.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per output image: variant, participant_id, session, chunk, image, status (``built``,
+        ``skipped`` or ``failed: <reason>``). Straightening failures are reported, not raised, so one bad scan
+        does not stop the build; stitching raises :class:`InputError` on bad chunks.
+    """
+    bids_root, work_dir = Path(bids_root), Path(work_dir)
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise InputError(f"unknown dataset variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+    dataset = discover(bids_root, require_labels=True)
+    if sites is not None:
+        dataset = dataset[dataset["site"].isin(sites)]
+        if dataset.empty:
+            raise InputError(f"no image of the sites {list(sites)} (participants.tsv column 'site')", bids_root)
+    rows = []
+    if {"stitched_native", "stitched_straightened"} & set(variants):
+        rows += _stitch_sessions(dataset, bids_root, work_dir, progress)  # the stitched straightened variant reads it
+    jobs = plan_jobs(dataset, bids_root, work_dir, tuple(variants))
+    for variant in sorted({job.variant for job in jobs}):
+        write_dataset_files(bids_root, variant_root(variant, bids_root, work_dir), variant.replace("_", " "),
+                            {"Name": "sclesion variants", "Description": f"cord straightened (+-{fov_mm} mm)"})
+    with ProcessPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else _InProcess() as pool:
+        statuses = pool.map(_run_safely, jobs, [fov_mm] * len(jobs))
+        for job, status in tqdm(zip(jobs, statuses), total=len(jobs), desc="straightening", unit="image",
+                                disable=not progress):
+            rows.append({"variant": job.variant, "participant_id": job.participant_id, "session": job.session,
+                         "chunk": job.chunk, "image": str(job.out_image), "status": status})
+    return pd.DataFrame(rows, columns=["variant", "participant_id", "session", "chunk", "image", "status"])
+
+
+class _InProcess:
+    """A stand-in for an executor that runs ``map`` lazily in this process (``n_jobs=1``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def map(fn, *iterables):
+        return map(fn, *iterables)
