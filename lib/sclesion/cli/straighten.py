@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-s", "--seg", required=True, type=Path, metavar="CORD_MASK",
                         help="cord mask on the image grid (voxels > 0.5 are cord)")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
-    parser.add_argument("--fov-mm", type=float, default=35.0,
-                        help="half width of the straight in-plane field of view in mm (default: 35, as SCT)")
+    from sclesion.core.conventions import STRAIGHT_FOV_HALF_WIDTH_MM
+
+    parser.add_argument("--fov-mm", type=float, default=STRAIGHT_FOV_HALF_WIDTH_MM,
+                        help=f"half width of the straight in-plane field of view in mm (default: {STRAIGHT_FOV_HALF_WIDTH_MM:g}, as SCT)")
     parser.add_argument("--mask", nargs="+", default=[], type=Path, metavar="MASK",
                         help="masks to warp into straight space with linear interpolation then > --threshold")
     parser.add_argument("--threshold", type=float, default=0.5, help="binarization threshold of --mask (default 0.5)")

@@ -7,7 +7,8 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sclesion.preprocessing.variants import FOV_MM, VARIANTS
+    from sclesion.core.conventions import STRAIGHT_FOV_HALF_WIDTH_MM
+    from sclesion.preprocessing.variants import VARIANTS
 
     parser.add_argument("bids_root", help="the native BIDS dataset (chunks with derivatives/labels)")
     parser.add_argument("-o", "--work-dir", required=True, help="variants go to WORK_DIR/variants/<variant>/")
@@ -15,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="build only this variant (repeatable; default: all three)")
     parser.add_argument("--sites", default="TUM",
                         help="comma-separated sites (participants.tsv column 'site'), or 'all' (default: TUM)")
-    parser.add_argument("--fov-mm", type=float, default=FOV_MM, help="half width of the straight field of view")
+    parser.add_argument("--fov-mm", type=float, default=STRAIGHT_FOV_HALF_WIDTH_MM, help="half width of the straight field of view")
     parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
 
 

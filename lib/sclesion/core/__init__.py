@@ -2,6 +2,7 @@
 
 Modules
 -------
+conventions RPI axes, region thresholds, lesion connectivity, the straight field of view
 errors      InputError: bad input, reported in one line naming the file or option
 atomic      writes under a temporary name, then rename (no half-written output)
 nifti       NIfTI reading, validation and reorientation (RPI), voxel sizes

@@ -34,6 +34,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sclesion.core.atomic import save_nifti, write_text
+from sclesion.core.conventions import REGION_THRESHOLD, STRAIGHT_FOV_HALF_WIDTH_MM
 from sclesion.data.bids import LABEL_SUFFIXES, bids_root_of, discover, split_extension
 from sclesion.core.errors import InputError
 from sclesion.core.nifti import load_nifti
@@ -41,9 +42,6 @@ from sclesion.preprocessing.stitching.bids import stitch_dataset, stitched_name,
 from sclesion.preprocessing.straightening.straighten import straighten
 
 VARIANTS: tuple[str, ...] = ("chunks_native", "stitched_native", "chunks_straightened", "stitched_straightened")
-
-#: Half width of the straight in-plane field of view (mm), as in SCT.
-FOV_MM = 35.0
 
 
 @dataclass(frozen=True)
@@ -160,7 +158,7 @@ def plan_jobs(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, variants: 
     return jobs
 
 
-def run_job(job: Job, fov_mm: float = FOV_MM) -> str:
+def run_job(job: Job, fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM) -> str:
     """Build one output of a variant; return ``"skipped"`` if it was complete, else ``"built"``."""
     if job.marker.exists():
         return "skipped"
@@ -169,10 +167,10 @@ def run_job(job: Job, fov_mm: float = FOV_MM) -> str:
     result = straighten(image, cord, fov_mm=fov_mm)
     save_nifti(result.image, job.out_image)
     for kind, mask in (("cord", cord), ("lesion", lesion)):
-        warped = result.to_straight(mask, interp="linear", threshold=0.5)
+        warped = result.to_straight(mask, interp="linear", threshold=REGION_THRESHOLD)
         save_nifti(nib.Nifti1Image(warped.get_fdata().astype("uint8"), warped.affine), labels[kind])
-    save_nifti(result.curved_to_straight, job.derivative("warps", "from-native_to-straight_xfm.nii.gz"))
-    save_nifti(result.straight_to_curved, job.derivative("warps", "from-straight_to-native_xfm.nii.gz"))
+    save_nifti(result.native_to_straight, job.derivative("warps", "from-native_to-straight_xfm.nii.gz"))
+    save_nifti(result.straight_to_native, job.derivative("warps", "from-straight_to-native_xfm.nii.gz"))
     write_text(json.dumps({"NativeImage": str(job.source.resolve()), "FieldOfViewHalfWidthMM": fov_mm},
                           indent=2) + "\n", job.marker)
     return "built"
@@ -200,7 +198,7 @@ def build_variants(
     work_dir: str | Path,
     variants: tuple[str, ...] = VARIANTS,
     sites: tuple[str, ...] | None = ("TUM",),
-    fov_mm: float = FOV_MM,
+    fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM,
     n_jobs: int = 1,
     progress: bool = True,
 ) -> pd.DataFrame:

@@ -20,9 +20,11 @@ Method (REFERENCE section 4)
    straight position. Farther voxels use the tangent line at the slice's crossing point instead; they land
    outside the straight field of view either way.
 
-Both maps are stored as ITK/ANTs-style displacement fields (see :mod:`sclesion.preprocessing.straightening.warp` for the convention):
-``curved_to_straight`` on the straight grid (carries native images to straight space, SCT's
-``warp_curve2straight``) and ``straight_to_curved`` on the native grid (SCT's ``warp_straight2curve``).
+Both maps are stored as ITK/ANTs-style displacement fields (see :mod:`sclesion.preprocessing.straightening.warp` for the convention),
+named, like their files (``*_from-native_to-straight_xfm.nii.gz``, ``*_from-straight_to-native_xfm.nii.gz``), by
+the way images travel through them: ``native_to_straight`` on the straight grid (carries native images to
+straight space; SCT's ``warp_curve2straight``) and ``straight_to_native`` on the native grid (carries straight
+images back; SCT's ``warp_straight2curve``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from sclesion.core.atomic import save_nifti, write_text
+from sclesion.core.conventions import REGION_THRESHOLD, STRAIGHT_FOV_HALF_WIDTH_MM
 from sclesion.preprocessing.straightening.centerline import Centerline, fit_centerline, slice_centroids
 from sclesion.core.errors import InputError
 from sclesion.core.nifti import axcodes, load_nifti, reorient, to_rpi, voxel_sizes
@@ -97,8 +100,9 @@ def _straight_grid(centerline: Centerline, zooms: np.ndarray, fov_mm: float) -> 
     )
 
 
-def _straight_to_native_positions(centerline: Centerline, grid: StraightGrid) -> np.ndarray:
-    """Native world position (RAS+ mm) of every straight voxel, shape grid.shape + (3,), float32."""
+def _native_to_straight_positions(centerline: Centerline, grid: StraightGrid) -> np.ndarray:
+    """Native world position (RAS+ mm) of every straight voxel, shape grid.shape + (3,), float32: where the
+    ``native_to_straight`` field reads native images."""
     dx, dy, _ = grid.spacing
     offsets = np.arange(grid.shape[0], dtype=np.float32) - grid.half
     u = -offsets * dx  # axis 0 runs right to left
@@ -130,10 +134,11 @@ def _slice_bands(
     return np.abs(np.linalg.inv(linear) @ corners).max(axis=2) + 1
 
 
-def _native_to_straight_displacement(
+def _straight_to_native_displacement(
     centerline: Centerline, grid: StraightGrid, shape: tuple[int, int, int], affine: np.ndarray, fov_mm: float
 ) -> np.ndarray:
-    """For every voxel of an RPI native grid, the vector (RAS+ mm) to its straight world position.
+    """The ``straight_to_native`` displacement: for every voxel of an RPI native grid, the vector (RAS+ mm) to
+    its straight world position, where straight images are read to carry them back to native space.
 
     Slice by slice: ``s0``, where the centerline crosses the slice, seeds the map of the whole slice onto the
     straight space of the tangent line at ``c(s0)``; voxels in the band that can reach the straight field of
@@ -219,9 +224,9 @@ class Straightening:
     ----------
     image : nib.Nifti1Image
         The straightened image (float32) on the straight grid, shape (X, Y, Z), RPI.
-    curved_to_straight : nib.Nifti1Image
+    native_to_straight : nib.Nifti1Image
         Warping field on the straight grid carrying native images into straight space.
-    straight_to_curved : nib.Nifti1Image
+    straight_to_native : nib.Nifti1Image
         Warping field on the native grid carrying straight images back to native space.
     centerline : Centerline
         The fitted centerline (world RAS+ mm, by arc length).
@@ -232,8 +237,8 @@ class Straightening:
     """
 
     image: nib.Nifti1Image
-    curved_to_straight: nib.Nifti1Image
-    straight_to_curved: nib.Nifti1Image
+    native_to_straight: nib.Nifti1Image
+    straight_to_native: nib.Nifti1Image
     centerline: Centerline
     grid: StraightGrid
     native: nib.Nifti1Image = field(repr=False)
@@ -263,23 +268,23 @@ class Straightening:
 
         Masks as the authors did: ``interp='linear', threshold=0.5``.
         """
-        return apply_warp(img, self.curved_to_straight, self.image, interp=interp, threshold=threshold)
+        return apply_warp(img, self.native_to_straight, self.image, interp=interp, threshold=threshold)
 
     def to_native(
         self, img: nib.Nifti1Image, interp: Interpolation = "linear", threshold: float | None = None
     ) -> nib.Nifti1Image:
         """Warp a straight-space image or mask back onto the native grid."""
-        return apply_warp(img, self.straight_to_curved, self.native, interp=interp, threshold=threshold)
+        return apply_warp(img, self.straight_to_native, self.native, interp=interp, threshold=threshold)
 
     def labels_to_native(self, label_map: nib.Nifti1Image) -> nib.Nifti1Image:
         """Warp a straight region label map (1 cord, 2 lesion) back to native; see :func:`warp_labels_back`."""
-        return warp_labels_back(label_map, self.straight_to_curved, self.native)
+        return warp_labels_back(label_map, self.straight_to_native, self.native)
 
 
 def straighten(
     image: nib.Nifti1Image,
     cord_mask: nib.Nifti1Image,
-    fov_mm: float = 35.0,
+    fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM,
     interp: Interpolation = "spline",
     knot_spacing_mm: float = 20.0,
     max_gap_slices: int = 1,
@@ -327,19 +332,19 @@ def straighten(
     centerline = fit_centerline(slices, centroids, float(zooms[2]), knot_spacing_mm=knot_spacing_mm)
     grid = _straight_grid(centerline, zooms, fov_mm)
 
-    native_positions = _straight_to_native_positions(centerline, grid)
+    native_positions = _native_to_straight_positions(centerline, grid)
     straight_positions = grid_positions(grid.shape, grid.affine)
     if interp not in ORDERS:
         raise InputError(f"unknown interpolation {interp!r}; choose from {', '.join(ORDERS)}")
     straight = sample(np.asanyarray(image.dataobj), image.affine, native_positions, ORDERS[interp])
     straight_image = nib.Nifti1Image(straight, grid.affine)
     straight_image.header.set_xyzt_units("mm", "sec")
-    curved_to_straight = field_image(native_positions - straight_positions, grid.affine)
+    native_to_straight = field_image(native_positions - straight_positions, grid.affine)
     del native_positions, straight_positions
 
-    displacement = _native_to_straight_displacement(centerline, grid, mask_rpi.shape, affine_rpi, fov_mm)
-    straight_to_curved = field_image(reorient(displacement, affine_rpi, axcodes(image.affine))[0], image.affine)
-    return Straightening(straight_image, curved_to_straight, straight_to_curved, centerline, grid, image)
+    displacement = _straight_to_native_displacement(centerline, grid, mask_rpi.shape, affine_rpi, fov_mm)
+    straight_to_native = field_image(reorient(displacement, affine_rpi, axcodes(image.affine))[0], image.affine)
+    return Straightening(straight_image, native_to_straight, straight_to_native, centerline, grid, image)
 
 
 @dataclass(frozen=True)
@@ -351,9 +356,9 @@ class StraightenedFiles:
     image : Path
         The straightened image (same file name as the input image, in ``out_dir``).
     native_to_straight : Path
-        ``<stem>_from-native_to-straight_xfm.nii.gz``: the ``curved_to_straight`` field (straight grid).
+        ``<stem>_from-native_to-straight_xfm.nii.gz``: the ``native_to_straight`` field (straight grid).
     straight_to_native : Path
-        ``<stem>_from-straight_to-native_xfm.nii.gz``: the ``straight_to_curved`` field (native grid).
+        ``<stem>_from-straight_to-native_xfm.nii.gz``: the ``straight_to_native`` field (native grid).
     centerline : Path
         ``<stem>_centerline.tsv``: :meth:`Straightening.centerline_table`.
     masks : dict of str to Path
@@ -387,9 +392,9 @@ def straighten_files(
     image_path: str | Path,
     cord_path: str | Path,
     out_dir: str | Path,
-    fov_mm: float = 35.0,
+    fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM,
     masks: tuple[str | Path, ...] = (),
-    threshold: float = 0.5,
+    threshold: float = REGION_THRESHOLD,
     interp: Interpolation = "spline",
 ) -> StraightenedFiles:
     """Straighten an image file along its cord mask file; write the results atomically into ``out_dir``.
@@ -445,8 +450,8 @@ def straighten_files(
     if not outputs.centerline.exists():
         write_text(result.centerline_table().to_csv(sep="\t", index=False, float_format="%.4f"), outputs.centerline)
     for img, target in (
-        (result.curved_to_straight, outputs.native_to_straight),
-        (result.straight_to_curved, outputs.straight_to_native),
+        (result.native_to_straight, outputs.native_to_straight),
+        (result.straight_to_native, outputs.straight_to_native),
         (result.image, outputs.image),
     ):
         if not target.exists():
