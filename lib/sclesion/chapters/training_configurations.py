@@ -3,6 +3,8 @@
 =====================  ==============================================================================
 function               what it gives
 =====================  ==============================================================================
+paper_image_counts     the paper's TUM training and test images, chunks and stitched
+last_epochs            per trained model: epochs, minutes and the last epoch's losses and pseudo Dice
 variants_table         per dataset and site: training and test images and subjects, typical shape, spacing
 settings_changes       the profile's nnU-Net settings that differ from another profile's (the paper's)
 grid_plans_table       Table A1 rows of every dataset and configuration of the grid, read from the plans
@@ -527,3 +529,26 @@ def headline(per_image: pd.DataFrame, per_session: pd.DataFrame | None = None, d
         for target, a, b in zip(table["target"], table["per_image"], table["per_session"])
     ]
     return table
+
+
+# --- the paper's image counts and the training curves ------------------------------------------------------
+
+
+def paper_image_counts() -> pd.DataFrame:
+    """The paper's TUM images (section 2.4): training and test, chunks native (chunks) and stitched native."""
+    numbers = paper_tables.numbers()
+    return pd.DataFrame(
+        {"training": [numbers["chunks_native_train_chunks"], numbers["stitched_train_scans"]],
+         "test": [numbers["chunks_native_test_chunks"], numbers["stitched_test_scans"]]},
+        index=["chunks native (chunks)", "stitched native (whole-spine images)"]).astype(int)
+
+
+def last_epochs(training_curves: pd.DataFrame) -> pd.DataFrame:
+    """Per model (dataset, configuration, fold): epochs run, minutes, and the last epoch's losses and pseudo Dice.
+
+    ``training_curves`` is :func:`sclesion.nnunet.curves.grid_curves`' table (one row per epoch).
+    """
+    return training_curves.groupby(["dataset", "configuration", "fold"], sort=False).agg(
+        epochs=("epoch", "size"), minutes=("epoch_seconds", lambda s: s.sum() / 60),
+        train_loss=("train_loss", "last"), val_loss=("val_loss", "last"),
+        pseudo_dice_cord=("pseudo_dice_cord", "last"), pseudo_dice_lesion=("pseudo_dice_lesion", "last"))

@@ -41,6 +41,9 @@ CORD_COLOUR = "cyan"
 #: Width (inches) of the book's text column: no figure is wider.
 TEXT_WIDTH_IN = 7.5
 
+#: How far apart (mm, along S-I) the chunks of a session are drawn so that their overlaps stay visible.
+PULL_APART_MM = 25.0
+
 _WORLD_AXES = ("x, R-L", "y, A-P", "z, S-I")
 
 
@@ -141,6 +144,12 @@ def draw_sagittal_mip(
     ax.set_facecolor("black")
     ax.set_xlabel("A-P position (mm)")
     ax.set_ylabel("S-I position (mm)")
+
+
+def cord_plane_mm(cord_mask: nib.Nifti1Image) -> float:
+    """World x (mm) of the centre of mass of a cord mask's voxels: the sagittal plane through the cord."""
+    voxels = np.argwhere(np.asarray(cord_mask.dataobj) > 0)
+    return float(_world(voxels, cord_mask.affine)[:, 0].mean())
 
 
 # --- panels of nibabel images (an image's own voxel planes) -----------------------------------------------

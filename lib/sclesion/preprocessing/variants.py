@@ -39,7 +39,7 @@ from sclesion.data.bids import LABEL_SUFFIXES, bids_root_of, discover, split_ext
 from sclesion.core.errors import InputError
 from sclesion.core.nifti import load_nifti
 from sclesion.preprocessing.stitching.bids import stitch_dataset, stitched_name, write_dataset_files
-from sclesion.preprocessing.straightening.straighten import straighten
+from sclesion.preprocessing.straightening.straighten import Straightening, load_straightening, straighten
 
 VARIANTS: tuple[str, ...] = ("chunks_native", "stitched_native", "chunks_straightened", "stitched_straightened")
 
@@ -129,6 +129,25 @@ def inverse_warp(straight_image: str | Path) -> tuple[Path, Path]:
                          f"{sidecar.relative_to(root)}); rebuild the variant", straight_image)
     native = Path(json.loads(sidecar.read_text())["NativeImage"])
     return sidecar.with_name(f"{stem}_from-straight_to-native_xfm.nii.gz"), native
+
+
+def read_straightening(straight_image: str | Path, cord_mask: str | Path) -> Straightening:
+    """The :class:`~sclesion.preprocessing.straightening.straighten.Straightening` of a straightened variant's
+    image, from the fields kept beside it (nothing is straightened again).
+
+    Parameters
+    ----------
+    straight_image : str or Path
+        An image of a straightened variant.
+    cord_mask : str or Path
+        The native cord mask it was straightened along (the dataset's, or the stitched native variant's).
+    """
+    straight_image = Path(straight_image)
+    backward, native = inverse_warp(straight_image)
+    sidecar = json.loads(backward.with_name(backward.name.replace(".nii.gz", ".json")).read_text())
+    forward = backward.with_name(backward.name.replace("from-straight_to-native", "from-native_to-straight"))
+    fov_mm = float(sidecar.get("FieldOfViewHalfWidthMM", STRAIGHT_FOV_HALF_WIDTH_MM))
+    return load_straightening(straight_image, forward, backward, native, cord_mask, fov_mm=fov_mm)
 
 
 def plan_jobs(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, variants: tuple[str, ...]) -> list[Job]:

@@ -14,7 +14,7 @@ from sclesion.preprocessing.straightening.centerline import fit_centerline, slic
 from sclesion.cli.main import main
 from sclesion.data.phantoms import Lesion, render_phantom, s_curve
 from sclesion.core.errors import InputError
-from sclesion.preprocessing.straightening.straighten import straighten, straighten_files
+from sclesion.preprocessing.straightening.straighten import load_straightening, straighten, straighten_files
 from sclesion.evaluation.metrics import dice
 from sclesion.preprocessing.straightening.qc import (
     assess_straightening,
@@ -385,3 +385,21 @@ def test_smoke_session_against_ground_truth(smoke_bids):
         assert summary["round_trip_pipeline"] >= 0.95
         large = lesions[lesions["volume_native_mm3"] >= 10]
         assert ((large["ratio_soft"] - 1).abs() <= 0.1).all()
+
+
+def test_load_straightening_reads_back_what_straighten_files_wrote(tilted_files, tmp_path):
+    written = straighten_files(tilted_files["image"], tilted_files["cord"], tmp_path / "out", fov_mm=12.0)
+    loaded = load_straightening(written.image, written.native_to_straight, written.straight_to_native,
+                                tilted_files["image"], tilted_files["cord"], fov_mm=12.0)
+    fresh = straighten(nib.load(tilted_files["image"]), nib.load(tilted_files["cord"]), fov_mm=12.0)
+    assert loaded.grid.shape == fresh.grid.shape
+    np.testing.assert_allclose(loaded.centerline.points, fresh.centerline.points)
+    for name in ("native_to_straight", "straight_to_native"):
+        np.testing.assert_array_equal(np.asanyarray(getattr(loaded, name).dataobj),
+                                      np.asanyarray(getattr(fresh, name).dataobj))
+    cord = nib.load(tilted_files["cord"])
+    same = [np.asanyarray(st.to_straight(cord, interp="linear", threshold=0.5).dataobj) for st in (loaded, fresh)]
+    assert np.count_nonzero(same[0] != same[1]) <= 2  # the files' float32 affines move positions by ~1e-5 mm
+    with pytest.raises(InputError, match="not the one its cord mask gives"):
+        load_straightening(written.image, written.native_to_straight, written.straight_to_native,
+                           tilted_files["image"], tilted_files["cord"], fov_mm=20.0)

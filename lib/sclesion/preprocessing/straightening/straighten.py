@@ -347,6 +347,57 @@ def straighten(
     return Straightening(straight_image, native_to_straight, straight_to_native, centerline, grid, image)
 
 
+def load_straightening(
+    straight_image: str | Path,
+    native_to_straight: str | Path,
+    straight_to_native: str | Path,
+    native_image: str | Path,
+    cord_mask: str | Path,
+    fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM,
+    knot_spacing_mm: float = 20.0,
+    max_gap_slices: int = 1,
+) -> Straightening:
+    """A :class:`Straightening` from the files a straightening wrote, without computing the fields again.
+
+    The fields and the straightened image are read; the centerline and the straight grid are fitted again from
+    the native cord mask (fast, and deterministic), with the settings of the straightening, and checked against
+    the straightened image's grid.
+
+    Parameters
+    ----------
+    straight_image : str or Path
+        The straightened image.
+    native_to_straight, straight_to_native : str or Path
+        ``*_from-native_to-straight_xfm.nii.gz`` (straight grid) and ``*_from-straight_to-native_xfm.nii.gz``
+        (native grid).
+    native_image, cord_mask : str or Path
+        The native image and the cord mask the straightening followed.
+    fov_mm, knot_spacing_mm, max_gap_slices
+        The settings the straightening used (see :func:`straighten`).
+
+    Raises
+    ------
+    InputError
+        A field not on its grid, or a straightened image whose grid differs from the one the cord mask and
+        settings give (written with other settings or from another mask).
+    """
+    image, native, cord = load_nifti(straight_image), load_nifti(native_image), load_nifti(cord_mask)
+    forward, backward = nib.load(native_to_straight), nib.load(straight_to_native)
+    mask_rpi, affine_rpi = to_rpi(np.asanyarray(cord.dataobj), cord.affine)
+    slices, centroids = slice_centroids(mask_rpi, affine_rpi, max_gap_slices, cord.get_filename())
+    zooms = voxel_sizes(affine_rpi)
+    centerline = fit_centerline(slices, centroids, float(zooms[2]), knot_spacing_mm=knot_spacing_mm)
+    grid = _straight_grid(centerline, zooms, fov_mm)
+    if tuple(image.shape) != grid.shape or not np.allclose(image.affine, grid.affine, atol=1e-3):
+        raise InputError(f"the straightened image's grid {tuple(image.shape)} is not the one its cord mask gives "
+                         f"{grid.shape} with a field of view of +-{fov_mm:g} mm; straighten again", straight_image)
+    for field_img, reference, path in ((forward, image, native_to_straight), (backward, native, straight_to_native)):
+        if tuple(field_img.shape[:3]) != tuple(reference.shape[:3]) or not np.allclose(
+                field_img.affine, reference.affine, atol=1e-3):
+            raise InputError("the warping field is not on the grid it belongs to", path)
+    return Straightening(image, forward, backward, centerline, grid, native)
+
+
 @dataclass(frozen=True)
 class StraightenedFiles:
     """Paths written by :func:`straighten_files`.
