@@ -32,6 +32,15 @@ AFFINE_ATOL_MM: float = 1e-3
 _READ_ERRORS = (nib.filebasedimages.ImageFileError, OSError, EOFError, zlib.error, ValueError)
 
 
+def nifti_stem(path: str | Path) -> str:
+    """A file's name without its ``.nii.gz`` or ``.nii`` extension (the whole name when it has neither)."""
+    name = Path(path).name
+    for extension in (".nii.gz", ".nii"):
+        if name.endswith(extension):
+            return name[: -len(extension)]
+    return name
+
+
 def load_nifti(path: str | Path) -> nib.Nifti1Image:
     """Open a 3D NIfTI file (header only; the voxel data stay on disk until asked for).
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from sclesion.core.atomic import save_nifti
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import load_nifti, read_data
+from sclesion.core.nifti import load_nifti, nifti_stem, read_data
 from sclesion.preprocessing.stitching.blend import OverlapWeights, blend_images, blend_masks, overlap_boxes, ramp_weights
 from sclesion.preprocessing.stitching.grid import footprint, plan_grid
 from sclesion.preprocessing.stitching.report import StitchReport, make_report
@@ -255,16 +255,8 @@ def _kind_from_values(arrays: list[np.ndarray], names: list[str]) -> bool:
     return _looks_like_mask(arrays[0])
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for extension in (".nii.gz", ".nii"):
-        if name.endswith(extension):
-            return name[: -len(extension)]
-    return name
-
-
 def _entity(path: Path, key: str) -> str | None:
-    for part in _stem(path).split("_"):
+    for part in nifti_stem(path).split("_"):
         if part.startswith(f"{key}-"):
             return part[len(key) + 1 :]
     return None
@@ -272,7 +264,7 @@ def _entity(path: Path, key: str) -> str | None:
 
 def _name_kind(path: Path) -> bool | None:
     """True if the name marks a mask, False if it marks an image, None if it says neither."""
-    last = _stem(path).split("_")[-1]
+    last = nifti_stem(path).split("_")[-1]
     if last.split("-")[0].lower() in MASK_NAME_KEYS:
         return True
     if last in IMAGE_SUFFIXES:

@@ -40,7 +40,7 @@ from sclesion.core.atomic import save_nifti, write_text
 from sclesion.core.conventions import REGION_THRESHOLD, STRAIGHT_FOV_HALF_WIDTH_MM
 from sclesion.preprocessing.straightening.centerline import Centerline, fit_centerline, slice_centroids
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import axcodes, load_nifti, reorient, to_rpi, voxel_sizes
+from sclesion.core.nifti import axcodes, load_nifti, nifti_stem, reorient, to_rpi, voxel_sizes
 from sclesion.preprocessing.straightening.warp import ORDERS, Interpolation, apply_warp, field_image, grid_positions, sample, warp_labels_back
 
 #: Largest angle (degrees) between the centerline and the slice normal that straightening accepts.
@@ -431,14 +431,6 @@ class StraightenedFiles:
         return [self.image, self.native_to_straight, self.straight_to_native, self.centerline, *self.masks.values()]
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for extension in (".nii.gz", ".nii"):
-        if name.endswith(extension):
-            return name[: -len(extension)]
-    raise InputError("expected a .nii or .nii.gz file", path)
-
-
 def straighten_files(
     image_path: str | Path,
     cord_path: str | Path,
@@ -476,7 +468,9 @@ def straighten_files(
     """
     image_path, cord_path, out_dir = Path(image_path), Path(cord_path), Path(out_dir)
     mask_paths = [Path(m) for m in masks]
-    stem = _stem(image_path)
+    stem = nifti_stem(image_path)
+    if stem == image_path.name:
+        raise InputError("expected a .nii or .nii.gz file", image_path)
     outputs = StraightenedFiles(
         image=out_dir / image_path.name,
         native_to_straight=out_dir / f"{stem}_from-native_to-straight_xfm.nii.gz",
