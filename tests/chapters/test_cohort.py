@@ -283,3 +283,22 @@ def test_slice_browser_follows_the_chosen_image(smoke_data):
     assert slider.max == volume["image"].shape[2] - 1
     assert slider.value == slices.volume_slice(volume)
     plt.close("all")
+
+
+def test_smoke_key_numbers_and_the_session_shown(smoke_data, smoke_bids):
+    from sclesion.core.paths import manifest_dir
+    from sclesion.data.split import read_split
+
+    numbers = cohort.key_numbers(smoke_data, read_split(manifest_dir() / "splits/smoke.tsv"))
+    assert numbers.loc["TUM patients"].tolist() == ["3", "317"]
+    assert numbers.loc["chunks per TUM session", "ours"] == "3"
+    assert numbers.loc["scans in total", "ours"] == str(len(smoke_data))
+    volumes = lesions.lesion_volumes(smoke_data, progress=False)
+    subject, session = cohort.whole_spine_session(smoke_data, volumes)
+    per_session = volumes.groupby(["participant_id", "session"]).size()
+    assert per_session[(subject, session)] == per_session[[k for k in per_session.index if k[0].startswith("sub-tum")]].max()
+    fig = cohort.show_whole_spine(smoke_data, smoke_bids, subject, session)
+    assert [ax.get_title() for ax in fig.axes] == ["3 chunk(s) in world space", "synthetic ground truth"]
+    fig = cohort.show_axial(smoke_data, subject, session)
+    assert fig.axes[0].get_title().startswith(f"{subject} {session} chunk 1 slice ")
+    plt.close("all")
