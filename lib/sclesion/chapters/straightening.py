@@ -303,9 +303,9 @@ def show_lesion_volume_changes(lesions: pd.DataFrame) -> Figure:
     """Lesion volume straight/native (soft, binary) against the offset towards the concave side, with the
     geometric prediction ``1 / (1 - kappa d)``; points coloured by curvature, sized by native volume."""
     large = _large_lesions(lesions)
-    fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 3.6), sharex=True, sharey=True, layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 3.6), sharex=True, layout="constrained")
     points = None
-    panels = ((axes[0], "ratio_soft", "soft: the geometry alone"), (axes[1], "ratio_binary", "binary: linear, > 0.5"))
+    panels = ((axes[0], "ratio_soft", "soft: the geometry alone"), (axes[1], "ratio_binary", "binary: linear, > 0.5 (the authors')"))
     for ax, column, title in panels:
         ax.axhspan(0.9, 1.1, color="0.92", zorder=0, label="within 10%")
         ax.axhline(1.0, color="0.5", linewidth=0.8)
@@ -313,8 +313,8 @@ def show_lesion_volume_changes(lesions: pd.DataFrame) -> Figure:
                             cmap="viridis", s=14 + large["volume_native_mm3"] / 4, edgecolors="none")
         order = np.argsort(large["concave_offset_mm"].to_numpy())
         ax.plot(large["concave_offset_mm"].to_numpy()[order], large["expected_ratio"].to_numpy()[order], "r.",
-                markersize=3, label="geometry: 1 / (1 - κ d)")
-        ax.set_xlabel("offset to the concave side, d (mm)", fontsize=9)
+                markersize=3, label="geometric prediction 1 / (1 - κ d)")
+        ax.set_xlabel("offset towards the concave side, d (mm)", fontsize=9)
         ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=8)
     axes[0].set_ylabel("lesion volume, straight / native", fontsize=9)
