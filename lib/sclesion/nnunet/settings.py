@@ -96,7 +96,7 @@ class NnunetSettings:
 
 
 def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
-    """Build :class:`NnunetSettings` from a profile dict (``sclesion.core.profile.load_profile``).
+    """Build :class:`NnunetSettings` from the keys of a profile (:meth:`sclesion.core.profile.Profile.load` calls it).
 
     Raises
     ------
