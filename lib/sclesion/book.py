@@ -96,6 +96,17 @@ def warnings_in(nb_path: Path) -> list[str]:
     return found
 
 
+# Why a notebook could hang, and what prevents it. ipykernel 7.0 to 7.3 read the shell channel through a tornado
+# ZMQStream but sent each reply raw on the same ROUTER socket from another callback. With pyzmq's edge-triggered
+# socket notification, that raw send could consume the "readable" edge of a request that had just arrived; the
+# stream was never woken again, so that request and every later one stayed unread: the kernel sat idle and
+# papermill (nbclient) waited for a reply forever (ipykernel issue 1554, fixed in 7.4.0 by pull request 1529).
+# Requests overlap exactly when a kernel starts slowly, as on a fresh clone or a loaded machine: jupyter_client
+# sends a new kernel_info request every second until one is answered. With two requests kept in flight, a 7.3.0
+# kernel stopped answering after 100-800 replies in each of four runs here; 7.4.0 answered 3,000 of 3,000 each
+# time (tests/test_book.py keeps that check). pyproject.toml therefore requires ipykernel>=7.4, and every wait is
+# bounded anyway: the kernel's start (KERNEL_START_TIMEOUT_S), each cell and the final kernel_info reply (the
+# profile's notebook_timeout_s). The transport stays TCP on the loopback interface, as Jupyter's default.
 def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], cwd: Path,
                      timeout_s: int = DEFAULT_NOTEBOOK_TIMEOUT_S) -> Path:
     """Execute ``source`` with papermill into ``target`` (atomically), passing the parameters it declares.
