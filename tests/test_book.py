@@ -63,7 +63,7 @@ def test_execute_passes_only_declared_parameters_and_never_touches_the_source(tm
 def test_failing_notebook_names_itself_and_keeps_a_failed_copy(tmp_path):
     src = _notebook(tmp_path / "nb.ipynb", [("a = 1", ["parameters"]), ("1 / 0", [])])
     target = tmp_path / "out" / "nb.ipynb"
-    with pytest.raises(BookError, match="cell 2 failed.*ZeroDivisionError") as exc:
+    with pytest.raises(BookError, match=r"nb.ipynb: cell 2 \(`1 / 0`\) raised ZeroDivisionError") as exc:
         execute_notebook(src, target, {}, cwd=tmp_path)
     assert not isinstance(exc.value, InputError)  # a failed notebook is not bad input
     assert "nb.ipynb" in str(exc.value)

@@ -151,7 +151,7 @@ def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], cwd
                 start_timeout=KERNEL_START_TIMEOUT_S,
             )
         except papermill.PapermillExecutionError as err:
-            raise fail(f"cell {err.exec_count} failed ({err.ename}: {err.evalue})", tmp) from None
+            raise fail(f"{_last_started_cell(tmp)} raised {err.ename}: {err.evalue}", tmp) from None
         except CellTimeoutError:
             raise fail(f"{_last_started_cell(tmp)} still running after {timeout_s} s "
                        "(the profile's notebook_timeout_s)", tmp) from None
@@ -168,17 +168,20 @@ def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], cwd
 
 
 def _last_started_cell(path: Path) -> str:
-    """Name the last cell papermill started in a partly executed notebook: ``cell N (`first line`)``."""
+    """Name the last cell papermill started in a partly executed notebook: ``cell N (`first line`)``.
+
+    ``N`` counts the cells of the source notebook (papermill's injected and error cells are not counted).
+    """
     if not path.is_file():
         return "a cell"
-    nb = nbformat.read(path, as_version=4)
-    started = [(i, c) for i, c in enumerate(nb.cells)
+    added = {"injected-parameters", "papermill-error-cell-tag"}
+    cells = [c for c in nbformat.read(path, as_version=4).cells if not added & set(c.metadata.get("tags", []))]
+    started = [i for i, c in enumerate(cells)
                if c.cell_type == "code" and c.metadata.get("papermill", {}).get("start_time")]
     if not started:
         return "the first cell"
-    index, cell = started[-1]
-    first = next((line for line in cell.source.splitlines() if line.strip()), "")
-    return f"cell {index + 1} (`{first[:60]}`)"
+    first = next((line for line in cells[started[-1]].source.splitlines() if line.strip()), "")
+    return f"cell {started[-1] + 1} (`{first[:60]}`)"
 
 
 def prepare_for_reading(path: Path) -> Path:
