@@ -6,8 +6,8 @@ import nbformat
 import pytest
 
 from sclesion.book import (
-    build, ensure_cohort, execute_notebook, merge_parameters, notebook_parameters, prepare_for_reading,
-    toc_notebooks, warnings_in,
+    PARAMETERS_HEADER, build, ensure_cohort, execute_notebook, merge_parameters, notebook_parameters,
+    prepare_for_reading, toc_notebooks, warnings_in,
 )
 from sclesion.core.errors import BookError, InputError
 from sclesion.core.profile import Profile
@@ -96,13 +96,13 @@ def test_parameters_merge_keeps_comments_and_takes_the_injected_values():
 
 
 def test_executed_copy_shows_parameters_once_and_hides_code(tmp_path):
-    src = _notebook(tmp_path / "nb.ipynb", [("rows = 3  # table rows", ["parameters"]), ("print(rows)", []),
+    src = _notebook(tmp_path / "nb.ipynb", [("# defaults\nrows = 3  # table rows", ["parameters"]), ("print(rows)", []),
                                             ("x = 1", ["remove-cell"])])
     out = execute_notebook(src, tmp_path / "out" / "nb.ipynb", {"rows": 5}, cwd=tmp_path)
     nb = nbformat.read(prepare_for_reading(out), as_version=4)
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     shown = [c for c, t in zip(nb.cells, tags) if "remove-cell" not in t and "hide-input" not in t]
-    assert [c.source for c in shown] == ["rows = 5  # table rows"]
+    assert [c.source for c in shown] == [f"{PARAMETERS_HEADER}\nrows = 5  # table rows"]
     assert ["injected-parameters", "remove-cell"] in tags and ["hide-input"] in tags and ["remove-cell"] in tags
 
 

@@ -36,6 +36,8 @@ from sclesion.core.profile import DEFAULT_NOTEBOOK_TIMEOUT_S, Profile
 
 _WARNING = re.compile(r"\b\w*Warning\b")
 _ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>.*)$")
+#: First line of a rendered parameters cell (the values are this build's, not the notebook's defaults).
+PARAMETERS_HEADER = "# Parameters of this build (the profile's values; the notebook's defaults where it has none)"
 #: Seconds a kernel may take to start and answer its first request.
 KERNEL_START_TIMEOUT_S = 120
 #: Seconds ``jupyter-book build`` may take to render the executed notebooks.
@@ -189,7 +191,8 @@ def prepare_for_reading(path: Path) -> Path:
 
     Code cells get the ``hide-input`` tag (Jupyter Book collapses the code behind a "show code" toggle and
     shows the outputs). The parameters are shown once: the cell tagged ``parameters`` keeps its comments and
-    takes the values papermill injected, and papermill's ``injected-parameters`` cell is removed.
+    takes the values papermill injected under :data:`PARAMETERS_HEADER`, and papermill's ``injected-parameters``
+    cell is removed.
     """
     nb = nbformat.read(path, as_version=4)
     injected = next((c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])), None)
@@ -199,7 +202,10 @@ def prepare_for_reading(path: Path) -> Path:
         tags = list(cell.metadata.get("tags", []))
         if "parameters" in tags:
             if injected is not None:
-                cell.source = merge_parameters(cell.source, injected.source)
+                lines = merge_parameters(cell.source, injected.source).splitlines()
+                while lines and lines[0].startswith("#"):  # the defaults' header comment no longer applies
+                    lines.pop(0)
+                cell.source = "\n".join([PARAMETERS_HEADER, *lines])
         elif "injected-parameters" in tags:
             tags.append("remove-cell")
         elif "hide-input" not in tags and "remove-input" not in tags and "remove-cell" not in tags:
