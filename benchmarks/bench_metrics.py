@@ -10,7 +10,7 @@ for cord and lesion (Dice, NSD, RVE, PPVL, SensL, F1ScoreL, lesion counts) and t
 Memory is measured two ways: ``tracemalloc`` peak during the call (every NumPy/SciPy array allocation), and
 the resident set size of a fresh process (Linux ``/proc/self/status``): its peak during a call (reset through
 ``/proc/self/clear_refs`` after a warm-up call) minus its size just before, and the whole process's peak. MetricsReloaded's figures were measured by the project on the same
-kind of pair (REFERENCE.md section 6); it cannot be installed here.
+kind of pair (book/methods.md, "What the reference tools cost"); it cannot be installed here.
 
 Usage: ``python benchmarks/bench_metrics.py``
 """
@@ -36,7 +36,8 @@ SPACING = (0.5, 0.5, 4.0)
 LESION_VOLUMES_MM3 = (5, 12, 25, 40, 70, 100, 150, 200)
 REPEATS = 20
 
-#: MetricsReloaded on one such pair (REFERENCE.md section 6): seconds per call and peak memory in MB.
+#: MetricsReloaded on one such pair, seconds per call and peak memory in MB (book/methods.md, "What the
+#: reference tools cost").
 METRICSRELOADED_SECONDS = 7.0
 METRICSRELOADED_SECONDS_AS_SCRIPTED = 14.0  # the authors' script computes every metric twice
 METRICSRELOADED_MB = 1100.0

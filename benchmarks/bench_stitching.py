@@ -15,7 +15,8 @@ The parent then checks every output against the phantom: grid extent against the
 error inside the body.
 
 Install the reference tool with ``python3 -m venv .venv-bench && .venv-bench/bin/pip install tptbox``. Without
-it, the script prints REFERENCE.md's measured TPTBox figures (8.8 s, 1.47 GB) instead.
+it, the script prints TPTBox's measured figures instead (8.8 s, 1.47 GB; book/methods.md, "What the reference
+tools cost").
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 
-#: REFERENCE.md section 3: TPTBox 1.1.0 measured on three 0.5x0.5x4 mm chunks of ~320x256x35.
+#: book/methods.md, "What the reference tools cost": TPTBox 1.1.0 measured on three 0.5x0.5x4 mm chunks of ~320x256x35.
 REFERENCE_TPTBOX = {"seconds": 8.8, "peak_rss_mb": 1.47 * 1024}
 
 SPACING = (0.5, 0.5, 4.0)
@@ -271,9 +272,10 @@ def main(argv: list[str]) -> int:
     print()
     print_table(rows)
     if not have_tptbox:
-        print("\nTPTBox is not installed in .venv-bench: its column shows REFERENCE.md's measured figures "
+        print("\nTPTBox is not installed in .venv-bench: its column shows its figures measured in book/methods.md "
               "(8.8 s, 1.47 GB), not a run on this machine.")
-    print("\ntarget: >= 4x faster and <= 1/3 of TPTBox's peak memory, exact extent (0.00 mm), every cord slice complete")
+    print("\nthe bar this project sets itself: >= 4x faster and <= 1/3 of TPTBox's peak memory, exact extent "
+          "(0.00 mm), every cord slice complete")
     return 0
 
 

@@ -5,7 +5,7 @@ Usage: ``python benchmarks/bench_straightening.py [--repeats N]``
 Data (``sclesion.data.phantoms``): the whole-spine phantom at true scale, 320 x 320 x 110 voxels of
 0.5 x 0.5 x 4 mm with an S-curved cord (about 440 mm of it in the image, tilted up to 17 degrees) and six
 lesions; and the 80 x 80 x 200 phantom of 1 mm voxels SCT was also timed on. SCT cannot be installed here,
-so its figures are REFERENCE.md's measurements: 10 s for the small phantom, 36 s and 1.0 GB for the
+so its figures are those measured in book/methods.md: 10 s for the small phantom, 36 s and 1.0 GB for the
 whole-spine one, a mean centerline error of 0.40 mm and a round-trip cord Dice of 0.989-0.994.
 
 Timing: each run happens in a child process reading the phantom files, which reports the wall time of the
@@ -33,7 +33,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-#: REFERENCE.md section 4: SCT's sct_straighten_spinalcord, measured.
+#: SCT's sct_straighten_spinalcord, measured (book/methods.md, "What the reference tools cost").
 SCT = {
     "small_seconds": 10.0,
     "whole_seconds": 36.0,
@@ -156,7 +156,7 @@ def main(argv: list[str]) -> int:
             files = run_child(image, cord, "straighten_files", args.repeats)
             rows.append((name, phantom, timing, files, accuracy(phantom)))
 
-    print("\nsclesion.straightening vs SCT sct_straighten_spinalcord (SCT: REFERENCE.md's measured figures)\n")
+    print("\nsclesion.straightening vs SCT sct_straighten_spinalcord (SCT: the figures measured in book/methods.md)\n")
     print(f"{'measure':<58}{'ours':>12}{'SCT':>14}{'ours/SCT':>10}")
     for name, phantom, timing, files, acc in rows:
         whole = name.startswith("whole")

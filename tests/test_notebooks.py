@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sclesion.book import build_html, execute_notebook, stage_book, toc_notebooks
-from sclesion.core.profile import load_profile
+from sclesion.core.profile import Profile
 
 pytestmark = pytest.mark.notebooks
 
@@ -14,17 +14,16 @@ EXECUTED: dict[str, object] = {}
 
 
 @pytest.fixture(scope="module")
-def smoke_params(smoke_bids, repo_root):
-    params = load_profile("smoke")
-    params["bids_root"] = str(smoke_bids)
-    params["work_dir"] = str(repo_root / "_data" / "smoke" / "work")
-    return params
+def smoke_profile(smoke_bids, repo_root):
+    work_dir = repo_root / "_data" / "smoke" / "work"
+    return Profile.load("smoke", {"bids_root": str(smoke_bids), "work_dir": str(work_dir)})
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
-def test_chapter_executes_on_smoke(notebook, smoke_params, repo_root, tmp_path_factory):
+def test_chapter_executes_on_smoke(notebook, smoke_profile, repo_root, tmp_path_factory):
     out = tmp_path_factory.getbasetemp() / "executed" / notebook.name
-    execute_notebook(notebook, out, smoke_params, cwd=repo_root)
+    execute_notebook(notebook, out, smoke_profile.parameters(), cwd=repo_root,
+                     timeout_s=smoke_profile.notebook_timeout_s)
     EXECUTED[notebook.name] = out
     assert out.stat().st_size > notebook.stat().st_size  # outputs were added
 

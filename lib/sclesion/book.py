@@ -9,15 +9,20 @@ The pipeline behind ``make book``:
 4. run ``jupyter-book build`` on the staging folder with execution off and warnings as errors, which
    writes ``_build/html/index.html``.
 
-A notebook that raises, or that prints a Python warning, stops the pipeline with an error naming it.
+A notebook that raises, runs a cell longer than the profile's ``notebook_timeout_s``, loses its kernel or prints
+a Python warning stops the pipeline with a :class:`~sclesion.core.errors.BookError` naming it (and the cell).
+The rendered chapters read like the paper: code is collapsed behind a "show code" toggle and the parameters are
+shown once, with the values used (:func:`prepare_for_reading`).
 """
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +30,18 @@ import nbformat
 import yaml
 
 from sclesion.core.atomic import atomic_path
-from sclesion.core.errors import InputError
+from sclesion.core.errors import BookError, InputError
 from sclesion.core.paths import repo_root
-from sclesion.core.profile import load_profile
+from sclesion.core.profile import DEFAULT_NOTEBOOK_TIMEOUT_S, Profile
 
 _WARNING = re.compile(r"\b\w*Warning\b")
+_ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>.*)$")
+#: First line of a rendered parameters cell (the values are this build's, not the notebook's defaults).
+PARAMETERS_HEADER = "# Parameters of this build (the profile's values; the notebook's defaults where it has none)"
+#: Seconds a kernel may take to start and answer its first request.
+KERNEL_START_TIMEOUT_S = 120
+#: Seconds ``jupyter-book build`` may take to render the executed notebooks.
+RENDER_TIMEOUT_S = 1800
 
 
 def toc_notebooks(root: Path | None = None) -> list[Path]:
@@ -86,98 +98,248 @@ def warnings_in(nb_path: Path) -> list[str]:
     return found
 
 
-def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], cwd: Path) -> Path:
+# Why a notebook could hang, and what prevents it. ipykernel 7.0 to 7.3 read the shell channel through a tornado
+# ZMQStream but sent each reply raw on the same ROUTER socket from another callback. With pyzmq's edge-triggered
+# socket notification, that raw send could consume the "readable" edge of a request that had just arrived; the
+# stream was never woken again, so that request and every later one stayed unread: the kernel sat idle and
+# papermill (nbclient) waited for a reply forever (ipykernel issue 1554, fixed in 7.4.0 by pull request 1529).
+# Requests overlap exactly when a kernel starts slowly, as on a fresh clone or a loaded machine: jupyter_client
+# sends a new kernel_info request every second until one is answered. With two requests kept in flight, a 7.3.0
+# kernel stopped answering after 100-800 replies in each of four runs here; 7.4.0 answered 3,000 of 3,000 each
+# time (tests/test_book.py keeps that check). pyproject.toml therefore requires ipykernel>=7.4, and every wait is
+# bounded anyway: the kernel's start (KERNEL_START_TIMEOUT_S), each cell and the final kernel_info reply (the
+# profile's notebook_timeout_s). The transport stays TCP on the loopback interface, as Jupyter's default.
+def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], cwd: Path,
+                     timeout_s: int = DEFAULT_NOTEBOOK_TIMEOUT_S) -> Path:
     """Execute ``source`` with papermill into ``target`` (atomically), passing the parameters it declares.
 
-    Parameters the notebook does not declare are not passed. On failure the partly executed copy is kept as
-    ``<target stem>.failed.ipynb`` for inspection and an :class:`InputError` names the notebook.
+    Parameters
+    ----------
+    source, target : Path
+        The notebook and its executed copy (the source is never modified).
+    parameters : dict
+        Plain values; those the notebook does not declare are not passed.
+    cwd : Path
+        Working directory of the kernel.
+    timeout_s : int
+        Longest time one cell may run, seconds (the profile's ``notebook_timeout_s``). The kernel's start and its
+        last reply are bounded as well, so an execution never waits forever.
+
+    Raises
+    ------
+    BookError
+        If a cell raises, runs longer than ``timeout_s``, the kernel dies or does not answer, or the notebook
+        prints a Python warning. The partly executed copy is kept as ``<target stem>.failed.ipynb``.
     """
     import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     declared = notebook_parameters(source)
     passed = {k: v for k, v in parameters.items() if k in declared}
     failed = target.with_name(f"{target.stem}.failed.ipynb")
     failed.unlink(missing_ok=True)
+
+    def fail(problem: str, tmp: Path) -> BookError:
+        if tmp.is_file():
+            shutil.copy(tmp, failed)
+            problem += f"; see {failed}"
+        return BookError(f"{source}: {problem}")
+
     with atomic_path(target) as tmp:
         try:
             papermill.execute_notebook(
-                str(source), str(tmp), parameters=passed, cwd=str(cwd),
-                kernel_name="python3", progress_bar=False, log_output=False,
+                str(source), str(tmp), parameters=passed, cwd=str(cwd), kernel_name="python3",
+                progress_bar=False, log_output=False, execution_timeout=int(timeout_s),
+                start_timeout=KERNEL_START_TIMEOUT_S,
             )
         except papermill.PapermillExecutionError as err:
-            shutil.copy(tmp, failed)
-            raise InputError(f"notebook failed ({err.ename}: {err.evalue}); see {failed}", source) from None
+            raise fail(f"{_last_started_cell(tmp)} raised {err.ename}: {err.evalue}", tmp) from None
+        except CellTimeoutError:
+            raise fail(f"{_last_started_cell(tmp)} still running after {timeout_s} s "
+                       "(the profile's notebook_timeout_s)", tmp) from None
+        except DeadKernelError:
+            raise fail(f"the kernel died during {_last_started_cell(tmp)}", tmp) from None
+        except (RuntimeError, TimeoutError, AssertionError) as err:
+            # nbclient's RuntimeError: no answer to kernel_info within start_timeout; AssertionError: no answer
+            # to the final kernel_info within timeout_s (nbclient asserts a cell where there is none).
+            raise fail(f"the kernel did not answer ({type(err).__name__}: {err or 'no reply'})", tmp) from None
         noisy = warnings_in(tmp)
         if noisy:
-            shutil.copy(tmp, failed)
-            raise InputError(f"notebook printed warnings: {noisy[:3]}; see {failed}", source)
+            raise fail(f"notebook printed warnings: {noisy[:3]}", tmp)
     return target
 
 
-def ensure_cohort(profile: str, params: dict[str, Any], root: Path) -> None:
-    """Generate the synthetic cohort of a synthetic profile (a no-op when it is up to date)."""
-    if not params.get("synthetic"):
-        return
-    from sclesion.cli.main import main as cli
+def _last_started_cell(path: Path) -> str:
+    """Name the last cell papermill started in a partly executed notebook: ``cell N (`first line`)``.
 
-    status = cli(["synth", "--profile", profile, "-o", str(root / params["bids_root"])])
-    if status:
-        raise InputError(f"generating the {profile} cohort failed (exit status {status})")
+    ``N`` counts the cells of the source notebook (papermill's injected and error cells are not counted).
+    """
+    if not path.is_file():
+        return "a cell"
+    added = {"injected-parameters", "papermill-error-cell-tag"}
+    cells = [c for c in nbformat.read(path, as_version=4).cells if not added & set(c.metadata.get("tags", []))]
+    started = [i for i, c in enumerate(cells)
+               if c.cell_type == "code" and c.metadata.get("papermill", {}).get("start_time")]
+    if not started:
+        return "the first cell"
+    first = next((line for line in cells[started[-1]].source.splitlines() if line.strip()), "")
+    return f"cell {started[-1] + 1} (`{first[:60]}`)"
+
+
+def prepare_for_reading(path: Path) -> Path:
+    """Make an executed notebook read like the paper when rendered (in place; run on executed copies only).
+
+    Code cells get the ``hide-input`` tag (Jupyter Book collapses the code behind a "show code" toggle and
+    shows the outputs). The parameters are shown once: the cell tagged ``parameters`` keeps its comments and
+    takes the values papermill injected under :data:`PARAMETERS_HEADER`, and papermill's ``injected-parameters``
+    cell is removed.
+    """
+    nb = nbformat.read(path, as_version=4)
+    injected = next((c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])), None)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = list(cell.metadata.get("tags", []))
+        if "parameters" in tags:
+            if injected is not None:
+                lines = merge_parameters(cell.source, injected.source).splitlines()
+                while lines and lines[0].startswith("#"):  # the defaults' header comment no longer applies
+                    lines.pop(0)
+                cell.source = "\n".join([PARAMETERS_HEADER, *lines])
+        elif "injected-parameters" in tags:
+            tags.append("remove-cell")
+        elif "hide-input" not in tags and "remove-input" not in tags and "remove-cell" not in tags:
+            tags.append("hide-input")
+        cell.metadata["tags"] = tags
+    nbformat.write(nb, path)
+    return path
+
+
+def merge_parameters(defaults: str, injected: str) -> str:
+    """The parameters cell with each assignment papermill injected replacing the default (comments kept).
+
+    Parameters
+    ----------
+    defaults : str
+        Source of the notebook's ``parameters`` cell: one ``name = value  # comment`` per line.
+    injected : str
+        Source of papermill's ``injected-parameters`` cell.
+    """
+    values = {}
+    for line in injected.splitlines():
+        match = _ASSIGNMENT.match(line)
+        if match:
+            values[match["name"]] = match["value"].strip()
+    merged = []
+    for line in defaults.splitlines():
+        match = _ASSIGNMENT.match(line)
+        if match and match["name"] in values:
+            comment = _comment(line)
+            line = f"{match['name']} = {values.pop(match['name'])}" + (f"  {comment}" if comment else "")
+        merged.append(line)
+    merged += [f"{name} = {value}" for name, value in values.items()]
+    return "\n".join(merged)
+
+
+def _comment(line: str) -> str:
+    """The ``# comment`` at the end of one line of Python, or ''."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return ""
+    return next((t.string for t in tokens if t.type == tokenize.COMMENT), "")
+
+
+def ensure_cohort(profile: Profile, root: Path) -> None:
+    """Generate the synthetic cohort of a synthetic profile (a no-op when it is up to date)."""
+    if not profile.synthetic:
+        return
+    from sclesion.data.synthetic import generate_cohort
+
+    generate_cohort(profile.name, root / profile.bids_root, n_jobs=profile.n_jobs)
 
 
 def stage_book(executed: list[Path], root: Path, stage: Path) -> Path:
-    """Copy the book's sources and the executed notebooks into ``stage``; return it."""
+    """Copy the book's sources and the executed notebooks into ``stage`` (notebooks prepared for reading)."""
     if stage.exists():
         shutil.rmtree(stage)
     (stage / "notebooks").mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(root / name, stage / name)
-    shutil.copytree(root / "book", stage / "book")
+    for folder in ("book", "_static"):
+        if (root / folder).is_dir():
+            shutil.copytree(root / folder, stage / folder)
     for nb in executed:
-        shutil.copy(nb, stage / "notebooks" / nb.name)
+        prepare_for_reading(Path(shutil.copy(nb, stage / "notebooks" / nb.name)))
     return stage
 
 
 def build_html(stage: Path, output: Path) -> Path:
-    """Render the staged book with Jupyter Book (no execution, warnings are errors); return index.html."""
+    """Render the staged book with Jupyter Book (no execution, warnings are errors); return index.html.
+
+    Raises
+    ------
+    BookError
+        If ``jupyter-book build`` fails or runs longer than :data:`RENDER_TIMEOUT_S` (the tail of its log).
+    """
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(stage), "--path-output", str(output), "-W", "--keep-going", "--all"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise BookError(f"{stage}: jupyter-book build ran longer than {RENDER_TIMEOUT_S} s") from None
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
-        raise InputError(f"jupyter-book build failed:\n{tail}", stage)
+        raise BookError(f"{stage}: jupyter-book build failed:\n{tail}")
     return output / "_build" / "html" / "index.html"
 
 
-def build(profile: str = "demo", overrides: dict[str, Any] | None = None, only: list[str] | None = None,
+def build(profile: str | Path = "demo", overrides: dict[str, Any] | None = None, only: list[str] | None = None,
           render: bool = True, root: Path | None = None) -> Path:
     """Run the whole pipeline for a profile; return the executed-notebook folder or the book's index.html.
 
     Parameters
     ----------
-    profile : str
+    profile : str or Path
         Profile name (``demo``, ``smoke``, ``paper``) or path to a profile YAML.
     overrides : dict, optional
-        Parameters that replace the profile's (e.g. ``{"bids_root": "/data/bids"}``).
+        Values that replace the profile's (e.g. ``{"bids_root": "/data/bids"}``), or notebook parameters that
+        are not profile keys (e.g. ``{"subject": "sub-tum001"}``; at least one notebook must declare each).
     only : list of str, optional
         Execute only notebooks whose file name contains one of these strings (no rendering).
     render : bool
         Run ``jupyter-book build`` after executing.
+
+    Raises
+    ------
+    InputError
+        If the profile or an override is invalid.
+    BookError
+        If a notebook fails or the book does not render.
     """
     from tqdm.auto import tqdm
 
+    from sclesion.core.profile import PROFILE_KEYS
+
     root = repo_root() if root is None else Path(root)
-    params = {**load_profile(profile), **(overrides or {})}
-    name = str(params.get("profile", Path(profile).stem))
-    ensure_cohort(name, params, root)
+    overrides = dict(overrides or {})
+    extra = {k: v for k, v in overrides.items() if k not in PROFILE_KEYS and not k.startswith("nnunet_")}
+    settings = Profile.load(profile, {k: v for k, v in overrides.items() if k not in extra})
+    ensure_cohort(settings, root)
     notebooks = toc_notebooks(root)
+    declared = set().union(*(notebook_parameters(nb) for nb in notebooks)) if notebooks else set()
+    unknown = sorted(set(extra) - declared)
+    if unknown:
+        raise InputError(f"no notebook declares the parameter(s) {', '.join(unknown)}")
     if only:
         notebooks = [nb for nb in notebooks if any(o in nb.name for o in only)]
         render = False
-    out_dir = root / "_build" / "executed" / name
+    parameters = {**settings.parameters(), **extra}
+    out_dir = root / "_build" / "executed" / settings.name
     executed = []
-    for nb in tqdm(notebooks, desc=f"executing notebooks ({name})", unit="notebook"):
-        executed.append(execute_notebook(nb, out_dir / nb.name, params, cwd=root))
+    for nb in tqdm(notebooks, desc=f"executing notebooks ({settings.name})", unit="notebook"):
+        executed.append(execute_notebook(nb, out_dir / nb.name, parameters, cwd=root,
+                                         timeout_s=settings.notebook_timeout_s))
     if not render:
         return out_dir
     stage = stage_book(executed, root, root / "_build" / "src")

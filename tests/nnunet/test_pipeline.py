@@ -28,10 +28,9 @@ from sclesion.nnunet.preprocess import PREPROCESSED_MARKER, plan, planning_done
 from sclesion.nnunet.plans import FULL_SI, full_si_patch, load_plans, plans_table, resolve_configuration
 from sclesion.nnunet.predict import load_model, predict_files
 from sclesion.nnunet.runner import grid_jobs, run_local, submit
-from sclesion.nnunet.settings import settings_from_profile
 from sclesion.nnunet.trainer import trainer_name
 from sclesion.nnunet.jobs import subject_folds
-from sclesion.core.profile import load_profile
+from sclesion.core.profile import Profile
 from sclesion.data.split import read_split
 from sclesion.preprocessing.variants import build_variants, variant_root
 
@@ -54,7 +53,7 @@ def split(repo_root) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def settings():
-    return settings_from_profile(load_profile("smoke"))
+    return Profile.load("smoke").nnunet
 
 
 @pytest.fixture(scope="module")

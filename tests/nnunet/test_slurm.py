@@ -17,9 +17,8 @@ import sys
 import pytest
 
 from sclesion.nnunet.runner import grid_jobs, slurm_executor, submit
-from sclesion.nnunet.settings import settings_from_profile
 from sclesion.nnunet.jobs import run_job
-from sclesion.core.profile import load_profile
+from sclesion.core.profile import Profile
 from sclesion.preprocessing.variants import VARIANTS
 
 JOB_ID = "4242"
@@ -51,7 +50,7 @@ def fake_slurm(tmp_path, monkeypatch):
 @pytest.fixture
 def paper_jobs(tmp_path):
     """The paper grid's 24 jobs of the four variants x (2d, 3d_fullres) x folds 0-2, in grid order."""
-    settings = settings_from_profile(load_profile("paper"))
+    settings = Profile.load("paper").nnunet
     work = tmp_path / "work"
     assert len(grid_jobs(settings, work)) == 30  # (2 + 3 + 2 + 2 + 1) configurations x 3 folds
     variant_jobs = grid_jobs(settings, work, list(VARIANTS))

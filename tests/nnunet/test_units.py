@@ -21,7 +21,8 @@ from sclesion.data.paper import table_a1 as paper_table_a1
 from sclesion.nnunet.settings import DEFAULT_PLANS, NnunetSettings, SlurmSettings, settings_from_profile
 from sclesion.nnunet.trainer import PolyLR, trainer_name
 from sclesion.nnunet.jobs import TrainJob, ensure_splits, subject_folds
-from sclesion.core.profile import load_profile
+from sclesion.core.profile import Profile, profile_path
+from sclesion.core.yamlfile import read_mapping
 
 BASE = "nnUNetTrainerDiceCELoss_noSmooth"
 
@@ -30,7 +31,7 @@ BASE = "nnUNetTrainerDiceCELoss_noSmooth"
 
 
 def test_paper_profile_gives_the_papers_settings():
-    settings = settings_from_profile(load_profile("paper"))
+    settings = Profile.load("paper").nnunet
     assert settings.grid == {
         "chunks_native": ("2d", "3d_fullres"),
         "stitched_native": ("2d", "3d_fullres", "3d_fullres_fullSI"),
@@ -49,7 +50,7 @@ def test_paper_profile_gives_the_papers_settings():
 
 
 def test_smoke_profile_gives_a_tiny_network_and_a_two_fold_split():
-    settings = settings_from_profile(load_profile("smoke"))
+    settings = Profile.load("smoke").nnunet
     assert settings.grid == {"chunks_native": ("2d",), "stitched_straightened": ("3d_fullres",)}
     assert settings.folds == (0,) and settings.n_folds == 2
     assert (settings.epochs, settings.iterations_per_epoch, settings.val_iterations_per_epoch) == (1, 2, 1)
@@ -64,8 +65,8 @@ def test_smoke_profile_gives_a_tiny_network_and_a_two_fold_split():
 
 
 def test_demo_profile_maps_every_nnunet_key_onto_a_setting():
-    profile = load_profile("demo")
-    settings = settings_from_profile(profile)
+    profile = _keys("demo")
+    settings = Profile.load("demo").nnunet
     assert list(settings.grid) == list(DATASETS)  # all five datasets, in the table's order
     assert settings.folds == (0,) and settings.device == "cpu" and settings.executor == "local"
     assert settings.configurations == ("2d", "3d_fullres")
@@ -79,8 +80,13 @@ def test_demo_profile_maps_every_nnunet_key_onto_a_setting():
     assert small is not None and small["plans_name"] == profile["nnunet_plans"] != DEFAULT_PLANS
 
 
+def _keys(name):
+    """The profile's keys as written in its YAML file."""
+    return read_mapping(profile_path(name))
+
+
 def _profile(**changes):
-    profile = load_profile("smoke")
+    profile = _keys("smoke")
     profile.update(changes)
     return profile
 
@@ -101,7 +107,7 @@ def test_bad_profiles_are_refused_with_one_clear_error(changes, message):
 
 
 def test_small_plans_name_without_sizes_and_profile_without_grid_are_refused():
-    profile = {k: v for k, v in load_profile("paper").items()}
+    profile = _keys("paper")
     profile["nnunet_plans"] = "nnUNetPlansCPU"
     with pytest.raises(InputError, match="nnunet_base_features, nnunet_max_features"):
         settings_from_profile(profile)
@@ -157,7 +163,7 @@ def test_trainer_name_records_what_differs_from_the_defaults(args, suffix):
 
 
 def test_train_job_names_its_model_folder_after_the_trainer_and_plans(tmp_path):
-    settings = settings_from_profile(load_profile("smoke"))
+    settings = Profile.load("smoke").nnunet
     job = TrainJob.from_settings(settings, tmp_path, "901", "2d", 0)
     assert job.dataset == "chunks_native" and job.label == "chunks_native 2d fold 0"
     assert job.trainer_name == f"{BASE}_1epochs_2it_1vit_fg80_lr0p03"

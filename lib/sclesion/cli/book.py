@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import yaml
 
@@ -17,9 +18,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the book; a failed notebook or render is one line on stderr and exit status 1."""
     from sclesion.book import build
+    from sclesion.core.errors import BookError
 
     overrides = {name: yaml.safe_load(value) for name, value in args.parameter}
-    result = build(args.profile, overrides=overrides, only=args.only, render=not args.no_render)
+    try:
+        result = build(args.profile, overrides=overrides, only=args.only, render=not args.no_render)
+    except BookError as err:
+        first, *rest = str(err).splitlines()
+        print(f"sclesion book: failed: {first}", file=sys.stderr)
+        if rest:  # the renderer's log tail, below the one line that says what failed
+            print("\n".join(rest), file=sys.stderr)
+        return 1
     print(f"done: {result}")
     return 0

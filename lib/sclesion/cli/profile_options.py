@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sclesion.nnunet.settings import NnunetSettings, settings_from_profile
-from sclesion.core.profile import load_profile
+from sclesion.core.errors import InputError
+from sclesion.core.profile import Profile
+from sclesion.nnunet.settings import NnunetSettings
 
 
 @dataclass
@@ -46,10 +47,12 @@ def context_from_arguments(args: argparse.Namespace) -> Context:
     """
     from sclesion.data.split import ensure_split
 
-    profile = load_profile(args.profile)
-    bids_root = Path(args.bids_root or profile["bids_root"])
-    work_dir = Path(args.work_dir or profile["work_dir"])
-    split_path = args.split or profile["split_tsv"]
-    split, _ = ensure_split(bids_root, split_path, profile.get("exclusions"))
-    return Context(settings=settings_from_profile(profile), bids_root=bids_root, work_dir=work_dir, split=split,
-                   datasets=args.dataset, n_jobs=int(args.jobs or profile.get("n_jobs", 1)))
+    profile = Profile.load(args.profile)
+    if profile.nnunet is None:
+        raise InputError(f"profile {profile.name!r} has no nnunet_grid", profile.source)
+    bids_root = Path(args.bids_root or profile.bids_root)
+    work_dir = Path(args.work_dir or profile.work_dir)
+    split_path = args.split or profile.split_tsv or work_dir / "split.tsv"
+    split, _ = ensure_split(bids_root, split_path, profile.exclusions)
+    return Context(settings=profile.nnunet, bids_root=bids_root, work_dir=work_dir, split=split,
+                   datasets=args.dataset, n_jobs=int(args.jobs or profile.n_jobs))

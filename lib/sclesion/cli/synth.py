@@ -34,15 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sclesion.core.atomic import write_text
     from sclesion.core.paths import manifest_dir
-    from sclesion.core.profile import load_profile
+    from sclesion.core.profile import Profile
     from sclesion.data.synthetic import checksum_manifest, compare_checksums, generate_cohort, load_spec
 
-    profile = load_profile(args.profile)
-    n_jobs = int(profile.get("n_jobs", 1)) if args.n_jobs is None else args.n_jobs
+    profile = Profile.load(args.profile)
+    n_jobs = profile.n_jobs if args.n_jobs is None else args.n_jobs
     if n_jobs < 1:
         raise InputError("--n-jobs must be >= 1")
     spec = load_spec(args.spec if args.spec else args.profile, seed=args.seed)
-    out = args.out if args.out else Path(profile["bids_root"])
+    out = args.out if args.out else profile.bids_root
     start = time.perf_counter()
     result = generate_cohort(spec, out, n_jobs=n_jobs, progress=not args.quiet)
     elapsed = time.perf_counter() - start

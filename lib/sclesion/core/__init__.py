@@ -8,5 +8,5 @@ atomic      writes under a temporary name, then rename (no half-written output)
 nifti       NIfTI reading, validation and reorientation (RPI), voxel sizes
 paths       where the repository's data manifest and profiles live
 yamlfile    the one reader of the project's YAML files
-profile     the profiles (demo, smoke, paper) of notebook and command parameters
+profile     Profile: the run settings of profiles/<name>.yml (demo, smoke, paper), typed and checked
 """

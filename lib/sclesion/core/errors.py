@@ -1,4 +1,4 @@
-"""The one exception type users see for bad input."""
+"""The exception types users see: bad input (InputError) and a failed book build (BookError)."""
 
 from __future__ import annotations
 
@@ -20,3 +20,8 @@ class InputError(ValueError):
         self.problem = problem
         self.path = None if path is None else Path(path)
         super().__init__(f"{self.path}: {problem}" if self.path is not None else problem)
+
+
+class BookError(RuntimeError):
+    """A notebook of the book failed (raised, timed out, lost its kernel, printed a warning) or the book did not
+    render; names the notebook (and the cell) and where the partly executed copy was kept."""

@@ -1,6 +1,7 @@
 """Discovering a BIDS dataset of axial T2w images and their manual labels, and checking every pair.
 
-Layout (REFERENCE.md section 2; sessions and chunks are optional so that real datasets without them work)::
+Layout (book/methods.md, "Data layout and labels"; sessions and chunks are optional so that real datasets
+without them work)::
 
     <root>/participants.tsv                               participant_id, site, ...
     <root>/sub-<id>[/ses-<ses>]/anat/<stem>.nii.gz        stem = sub-<id>[_ses-<ses>][_acq-ax][_chunk-<k>]_T2w

@@ -1,6 +1,6 @@
 """The patient-wise train/test split of the study, and the exclusion list.
 
-Rules (paper 2.4; REFERENCE.md section 2):
+Rules (paper 2.4; book/methods.md, "Data layout and labels"):
 
 1. subjects = the sorted unique ``participant_id`` values of the dataset, minus the excluded subjects;
 2. subjects of train-only sites (the NYU-like site) go to ``train``; subjects of test-only sites (BWH- and

@@ -1,4 +1,4 @@
-"""The study's statistics (paper section 2.6, REFERENCE.md section 8), as tidy tables.
+"""The study's statistics (paper section 2.6; book/methods.md, "Statistics"), as tidy tables.
 
 - :func:`normality`: D'Agostino and Pearson's test per group (``scipy.stats.normaltest``); it needs at least
   8 values per group.

@@ -1,4 +1,6 @@
-"""Convert a dataset variant to nnU-Net's raw format with region labels (paper 2.3; REFERENCE section 2).
+"""Convert a dataset variant to nnU-Net's raw format with region labels.
+
+Paper 2.3; book/methods.md, "Data layout and labels".
 
 What one dataset folder ``<work_dir>/nnunet/raw/Dataset9XX_<Title>/`` holds::
 
@@ -58,7 +60,10 @@ CONVERSION_VERSION = 1
 
 
 def dataset_json(num_training: int) -> dict:
-    """The ``dataset.json`` of a region-based dataset (REFERENCE section 2), for ``num_training`` cases."""
+    """The ``dataset.json`` of a region-based dataset for ``num_training`` cases.
+
+    The regions are those of book/methods.md, "Data layout and labels".
+    """
     return {
         "channel_names": {"0": "T2w"},
         "labels": {"background": 0, "sc": [1, 2], "lesion": 2},

@@ -1,4 +1,6 @@
-"""Predict with a trained model, in the input image's own orientation and grid (paper 2.3; REFERENCE 9).
+"""Predict with a trained model, in the input image's own orientation and grid.
+
+Paper 2.3; book/methods.md, "nnU-Net settings".
 
 Inference settings of the study: every available fold ensembled (logits averaged), sliding window with tile
 step 0.5 and Gaussian weighting, no mirroring, ``checkpoint_final.pth``.

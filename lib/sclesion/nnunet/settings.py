@@ -95,14 +95,38 @@ class NnunetSettings:
         return tuple(c for c in CONFIGURATIONS if c in used)
 
 
+_NUMBER = (int, float)
+#: Accepted YAML value types of each ``nnunet_*`` key (without the prefix); None means the key may be null.
+KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "folds": (list,), "n_folds": (int,), "trainer": (str,), "epochs": (int,), "iterations_per_epoch": (int,),
+    "val_iterations_per_epoch": (int,), "oversample_foreground": _NUMBER, "learning_rate": _NUMBER,
+    "plans": (str,), "base_features": (int, type(None)), "max_features": (int, type(None)),
+    "max_stages": (int, type(None)), "batch_size": (dict, type(None)), "max_patch": (dict, type(None)),
+    "device": (str,), "threads": (int,), "n_proc": (int,), "n_proc_da": (int,), "validate": (bool,),
+    "executor": (str,), "slurm_partition": (str,), "slurm_gpus": (int,), "slurm_cpus": (int,),
+    "slurm_mem_gb": (int,), "slurm_time_min": (int,),
+}
+
+
+def _check_type(key: str, value: Any) -> None:
+    """Refuse a value of the wrong type for ``nnunet_<key>`` (a bool is not a number here)."""
+    types = KEY_TYPES.get(key)
+    if types is None:
+        return
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+        raise InputError(f"nnunet_{key} must be {names}, got {value!r}")
+
+
 def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
-    """Build :class:`NnunetSettings` from a profile dict (``sclesion.core.profile.load_profile``).
+    """Build :class:`NnunetSettings` from the keys of a profile (:meth:`sclesion.core.profile.Profile.load` calls it).
 
     Raises
     ------
     InputError
-        If ``nnunet_grid`` is missing, names an unknown dataset or configuration, a fold is outside
-        ``0..nnunet_n_folds-1``, or a small-network plans name comes without its three sizes.
+        If ``nnunet_grid`` is missing, names an unknown dataset or configuration, a key is unknown or its value
+        of the wrong type (:data:`KEY_TYPES`), a fold is outside ``0..nnunet_n_folds-1``, or a small-network plans
+        name comes without its three sizes.
     """
     if "nnunet_grid" not in profile:
         raise InputError(f"profile {profile.get('profile', '?')!r} has no nnunet_grid")
@@ -123,6 +147,8 @@ def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
     unknown += sorted(f"slurm_{k}" for k in set(slurm_values) - set(SlurmSettings.__dataclass_fields__))
     if unknown:
         raise InputError(f"unknown profile key(s) {', '.join('nnunet_' + k for k in unknown)}")
+    for key, value in values.items():
+        _check_type(key, value)
     slurm = SlurmSettings(**slurm_values)
     if "folds" in simple:
         simple["folds"] = tuple(int(f) for f in simple["folds"])

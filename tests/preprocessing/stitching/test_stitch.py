@@ -443,7 +443,7 @@ def test_smoke_sessions_match_the_truth(smoke_stitched):
     bids_root, _, table = smoke_stitched
     result = validate_sessions(table, bids_root, synthetic=True)
     # the TUM-like chunks of a session share one voxel lattice (composed stations), so stitching must be
-    # lossless: the issue's bar is cord Dice >= 0.98 against the truth, in the overlaps as well
+    # lossless: cord Dice >= 0.98 against the truth, in the overlaps as well
     assert (result["cord_dice"] >= 0.98).all()
     assert (result["cord_dice_overlap"] >= 0.98).all()
     assert (result["mae_stitched"] < 1.25 * result["mae_chunks"]).all()  # no worse than the chunks' own noise

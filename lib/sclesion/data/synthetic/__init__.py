@@ -1,8 +1,8 @@
 """The embedded synthetic multi-site whole-spine cohort (SYNTHETIC DATA: no patient data).
 
 A deterministic generator of axial T2w whole-spine MRI chunks with cord and MS lesion masks, laid out as BIDS
-like the study's data (REFERENCE.md section 2), for four sites imitating the paper's Table 1. Each session also
-gets its ground truth: the continuous whole-spine image and masks in one reference space, the true centerline,
+like the study's data (book/methods.md, "Data layout and labels"), for four sites imitating the paper's
+Table 1. Each session also gets its ground truth: the continuous whole-spine image and masks in one reference space, the true centerline,
 the lesion table and the model's parameters, and :func:`render_truth` re-renders that truth on any grid.
 
 Modules: ``spec`` (cohort and site YAMLs), ``anatomy`` (cord, canal, column), ``lesions`` (lesion model),

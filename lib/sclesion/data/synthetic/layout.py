@@ -1,4 +1,4 @@
-"""File names of the synthetic cohort (the data contract of REFERENCE.md section 2 and the brief)."""
+"""File names of the synthetic cohort (the layout of book/methods.md, "Data layout and labels")."""
 
 from __future__ import annotations
 

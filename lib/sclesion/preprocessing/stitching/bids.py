@@ -1,6 +1,6 @@
 """Stitching every session of a BIDS dataset: chunks in, one whole-spine image and its masks out, as BIDS.
 
-Input (REFERENCE.md section 2)::
+Input (book/methods.md, "Data layout and labels")::
 
     <bids_root>/sub-<id>/ses-<ses>/anat/sub-<id>_ses-<ses>_acq-ax_chunk-<k>_T2w.nii.gz
     <bids_root>/derivatives/labels/sub-<id>/ses-<ses>/anat/<chunk stem>_seg-manual.nii.gz (and _lesion-manual)

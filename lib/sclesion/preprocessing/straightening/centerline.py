@@ -9,7 +9,7 @@ oriented RPI (nibabel axcodes ``('L', 'A', 'S')``), so voxel axis 2 is the axial
 superior. The centerline is parametrized by its arc length ``s`` in mm: ``s = 0`` at its inferior end,
 ``s = length`` at its superior end.
 
-The local frame at ``s`` (REFERENCE section 4, as in SCT): the unit tangent ``t``; the global anterior axis
+The local frame at ``s`` (book/methods.md, "Straightening", as in SCT): the unit tangent ``t``; the global anterior axis
 ``(0, 1, 0)`` made orthogonal to ``t`` (``anterior``); and ``right = anterior x t``, which points to the
 right for a vertical cord. ``(right, anterior, t)`` is a right-handed orthonormal basis.
 """

@@ -1,7 +1,7 @@
 """Spinal cord straightening (paper 2.2.2; SCT's ``sct_straighten_spinalcord``, reimplemented).
 
-Method (REFERENCE section 4)
-----------------------------
+Method (book/methods.md, "Straightening")
+-----------------------------------------
 1. Centerline: the mean position of the cord mask on each axial slice, fitted with a smooth cubic
    B-spline and resampled by arc length (:mod:`sclesion.preprocessing.straightening.centerline`).
 2. Straight space: a grid whose slices are the planes orthogonal to the centerline, each with a square
