@@ -33,7 +33,9 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="split TSV participant_id/site/split (default: the profile's split_tsv)")
     parser.add_argument("--dataset", action="append",
                         help="only this dataset (key such as chunks_native, or id such as 901); repeatable")
-    parser.add_argument("--jobs", type=int, help="worker processes for conversion (default: the profile's n_jobs)")
+    from sclesion.cli.arguments import add_jobs
+
+    add_jobs(parser, default=None, what="worker processes for conversion")
 
 
 def context_from_arguments(args: argparse.Namespace) -> Context:
@@ -44,6 +46,7 @@ def context_from_arguments(args: argparse.Namespace) -> Context:
     sclesion.core.errors.InputError
         If the profile, the split or a dataset name is invalid.
     """
+    from sclesion.core.workers import check_jobs
     from sclesion.data.split import ensure_split
 
     profile = load_profile(args.profile)
@@ -52,4 +55,4 @@ def context_from_arguments(args: argparse.Namespace) -> Context:
     split_path = args.split or profile["split_tsv"]
     split, _ = ensure_split(bids_root, split_path, profile.get("exclusions"))
     return Context(settings=settings_from_profile(profile), bids_root=bids_root, work_dir=work_dir, split=split,
-                   datasets=args.dataset, n_jobs=int(args.jobs or profile.get("n_jobs", 1)))
+                   datasets=args.dataset, n_jobs=check_jobs(args.jobs or profile.get("n_jobs", 1), "--jobs"))

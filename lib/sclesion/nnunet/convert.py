@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
@@ -35,8 +34,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sclesion.core.atomic import save_nifti, write_text
-from sclesion.data.bids import discover, split_extension
+from sclesion.core.names import split_extension
+from sclesion.data.bids import discover
 from sclesion.core.errors import InputError
+from sclesion.core.workers import process_pool
 from sclesion.core.nifti import affines_match, load_image, to_rpi
 from sclesion.nnunet.datasets import DatasetSpec, NnunetFolders
 from sclesion.preprocessing.variants import variant_root
@@ -322,7 +323,7 @@ def convert_dataset(
     jobs = [(row.image, row.cord, row.lesion, *_case_outputs(folder, row)) for row in cases.itertuples(index=False)]
     bar = dict(total=len(jobs), desc=f"converting {spec.name}", unit="case", disable=not progress)
     if n_jobs > 1:
-        with ProcessPoolExecutor(n_jobs) as pool:
+        with process_pool(n_jobs) as pool:
             for _ in tqdm(pool.map(_convert_row, jobs), **bar):
                 pass
     else:

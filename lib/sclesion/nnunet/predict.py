@@ -46,9 +46,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sclesion.core.atomic import save_nifti
-from sclesion.data.bids import split_extension
+from sclesion.core.names import split_extension
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import from_rpi, load_image, load_nifti, to_rpi, voxel_sizes
+from sclesion.core.nifti import from_rpi, load_field, load_image, load_nifti, to_rpi, voxel_sizes
 
 #: The study's inference settings.
 TILE_STEP_SIZE = 0.5
@@ -206,8 +206,8 @@ def predict_image(model: Model, image: str | Path) -> nib.Nifti1Image:
 def warp_back(label_map: nib.Nifti1Image, inverse_field: str | Path, native_image: str | Path) -> nib.Nifti1Image:
     """Carry a straight-space label map to native space (each label separately, lesion over cord).
 
-    The field is a 5D ``(X, Y, Z, 1, 3)`` displacement image (:mod:`sclesion.preprocessing.straightening.warp`), so it is opened with
-    nibabel directly (:func:`~sclesion.core.nifti.load_nifti` accepts 3D volumes only); its shape is checked by
+    The field is a 5D ``(X, Y, Z, 1, 3)`` displacement image (:mod:`sclesion.preprocessing.straightening.warp`),
+    read and checked by :func:`sclesion.core.nifti.load_field`; its grid is checked by
     :func:`sclesion.preprocessing.straightening.warp.warp_labels_back`.
 
     Raises
@@ -217,13 +217,7 @@ def warp_back(label_map: nib.Nifti1Image, inverse_field: str | Path, native_imag
     """
     from sclesion.preprocessing.straightening.warp import warp_labels_back
 
-    field_path = Path(inverse_field)
-    if not field_path.is_file():
-        raise InputError("inverse warping field not found", field_path)
-    try:
-        field = nib.load(field_path)
-    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as err:
-        raise InputError(f"cannot read the inverse warping field as NIfTI ({err})", field_path) from None
+    field = load_field(inverse_field)
     return warp_labels_back(label_map, field, load_nifti(native_image))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from sclesion.core.errors import InputError
+from sclesion.core.nifti import check_grid
 
 Interpolation = Literal["nearest", "linear", "spline"]
 
@@ -175,10 +176,6 @@ def sample(volume: np.ndarray, affine: np.ndarray, positions: np.ndarray, order:
     return values
 
 
-def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image, tolerance_mm: float = 1e-3) -> bool:
-    return a.shape[:3] == b.shape[:3] and np.allclose(a.affine, b.affine, atol=tolerance_mm)
-
-
 def apply_warp(
     moving: nib.Nifti1Image,
     warp: nib.Nifti1Image,
@@ -210,12 +207,7 @@ def apply_warp(
         raise InputError(f"unknown interpolation {interp!r}; choose from {', '.join(ORDERS)}")
     if len(moving.shape) != 3:
         raise InputError(f"apply_warp needs a 3D image; got shape {moving.shape}", moving.get_filename())
-    if not _same_grid(warp, reference):
-        raise InputError(
-            f"the warping field (shape {warp.shape[:3]}) is not defined on the reference grid "
-            f"(shape {reference.shape[:3]}); pass the image whose space the field warps into",
-            warp.get_filename(),
-        )
+    _check_field_grid(warp, reference)
     positions = field_positions(warp, warp.get_filename())
     values = sample(np.asanyarray(moving.dataobj), moving.affine, positions, ORDERS[interp])
     if threshold is not None:
@@ -227,6 +219,15 @@ def apply_warp(
     out = nib.Nifti1Image(data, reference.affine)
     out.header.set_xyzt_units("mm", "sec")
     return out
+
+
+def _check_field_grid(field: nib.Nifti1Image, reference: nib.Nifti1Image) -> None:
+    """A field must be defined on the grid of the reference: :class:`InputError` saying what differs."""
+    try:
+        check_grid(field, field.get_filename() or "the warping field", reference, "the reference")
+    except InputError as err:
+        raise InputError(f"{err.problem}: the field is not defined on the reference grid; pass the image whose "
+                         "space the field warps into", err.path) from None
 
 
 def warp_labels_back(
@@ -252,8 +253,7 @@ def warp_labels_back(
     nib.Nifti1Image
         uint8 label map on the native grid: 0 background, 1 cord, 2 lesion.
     """
-    if not _same_grid(inverse_field, native_reference):
-        raise InputError("the inverse field is not defined on the native reference grid", inverse_field.get_filename())
+    _check_field_grid(inverse_field, native_reference)
     labels = np.asanyarray(label_map_straight.dataobj)
     positions = field_positions(inverse_field, inverse_field.get_filename())
     inside, coords = voxel_coordinates(positions, label_map_straight.affine, labels.shape)
