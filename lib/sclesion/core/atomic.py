@@ -86,10 +86,10 @@ def prepare_folder(folder: str | Path) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
-        raise InputError(f"cannot create the output folder {folder}: {blocker} is a file", blocker) from None
     except OSError as err:
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise InputError(f"is a file, so the output folder {folder} cannot be created", blocker) from None
         raise InputError(f"cannot create the output folder ({_reason(err)})", folder) from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError("cannot write into this folder (permission denied)", folder)

@@ -432,10 +432,10 @@ def evaluate(
         raise InputError(f"--nsd-tau-mm: NSD tolerance must be a finite number > 0 mm, got {nsd_tau_mm}")
     predictions, problems = find_predictions(pred_dir, pred_kind)
     references, reference_problems = find_references(ref_dir)
-    if not predictions:
-        raise InputError("no prediction files (*.nii.gz) found", pred_dir)
+    if not predictions and not problems:
+        raise InputError("no prediction files (*.nii or *.nii.gz) found", pred_dir)
     if not references:
-        raise InputError("no reference labels (*_seg-manual / *_lesion-manual .nii.gz) found", ref_dir)
+        raise InputError("no reference labels (*_seg-manual / *_lesion-manual .nii or .nii.gz) found", ref_dir)
     cases, pairing_problems, skipped = pair_cases(predictions, references, tuple(labels), stack_chunks)
     problems += reference_problems + pairing_problems
     arguments = {"nsd_tau_mm": nsd_tau_mm, "cross_check": cross_check}
