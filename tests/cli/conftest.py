@@ -184,3 +184,22 @@ def tube(tmp_path_factory):
             "cord": save(folder / "sub-x_T2w_seg-manual.nii.gz", cord, phantom.image.affine),
             "lesion": save(folder / "sub-x_T2w_lesion-manual.nii.gz", lesion, phantom.image.affine),
             "cord_data": cord, "lesion_data": lesion}
+
+
+@pytest.fixture
+def tiny_bids(tmp_path):
+    """A tiny BIDS dataset: TUM subjects tum001-tum005 and ucsf001, one session of two 6x6x4 chunks, labelled."""
+    root = tmp_path / "bids"
+    rows = []
+    for subject, site in [(f"tum{i:03d}", "TUM") for i in range(1, 6)] + [("ucsf001", "UCSF")]:
+        rows.append(f"sub-{subject}\t{site}")
+        for chunk in (1, 2):
+            stem = f"sub-{subject}_ses-1_acq-ax_chunk-{chunk}_T2w"
+            affine = np.eye(4)
+            affine[2, 3] = 3.0 * chunk
+            save(root / f"sub-{subject}" / "ses-1" / "anat" / f"{stem}.nii.gz", np.ones((6, 6, 4), np.float32), affine)
+            labels = root / "derivatives" / "labels" / f"sub-{subject}" / "ses-1" / "anat"
+            save(labels / f"{stem}_seg-manual.nii.gz", np.ones((6, 6, 4), np.uint8), affine)
+            save(labels / f"{stem}_lesion-manual.nii.gz", np.zeros((6, 6, 4), np.uint8), affine)
+    (root / "participants.tsv").write_text("participant_id\tsite\n" + "\n".join(rows) + "\n")
+    return root
