@@ -8,8 +8,8 @@ import sys
 from sclesion.cli import arguments
 
 DESCRIPTION = """\
-Build three of the study's four dataset variants from a BIDS dataset of chunks (paper 2.4); the fourth,
-chunks_native, is the dataset itself:
+Build three dataset variants from a BIDS dataset of chunks (paper 2.4; the study's fourth variant,
+chunks_native, is the dataset itself):
   stitched_native        the chunks of each session stitched into one whole-spine image and masks
   chunks_straightened    each chunk straightened along its own cord mask
   stitched_straightened  each stitched image straightened along its whole-spine cord mask
