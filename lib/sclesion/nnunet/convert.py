@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sclesion.core.atomic import save_nifti, write_text
+from sclesion.core.atomic import clean_stale_temporaries, save_nifti, write_text
 from sclesion.core.names import split_extension
 from sclesion.data.bids import discover
 from sclesion.core.errors import InputError
@@ -317,6 +317,7 @@ def convert_dataset(
         raise InputError(f"variant {spec.variant} not found; build it first (sclesion variants)", root)
     cases = plan_cases(spec, root, split)
     folder = NnunetFolders(Path(work_dir)).raw / spec.name
+    clean_stale_temporaries(folder, recursive=True)
     digest = inputs_hash(spec, cases)
     if check_existing(folder, digest):
         return read_cases(folder)

@@ -29,7 +29,9 @@ For an input ``<stem>.nii.gz`` (e.g. ``sub-tum001_ses-20200101_acq-ax_chunk-1_T2
     masks/<stem>_lesion-pred.nii.gz      binary lesion mask (label == 2)
 
 The two kinds are kept in separate folders because :mod:`sclesion.evaluation.evaluate` reads one kind per folder; point
-it at either. All files share the input's grid; existing outputs are kept (reruns skip them).
+it at either. All files share the input's grid. A rerun keeps the outputs whose provenance records match their
+image, the model's checkpoints and plans, and the folds (:mod:`sclesion.core.provenance`), and predicts the others
+again.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sclesion.core.atomic import save_nifti
+from sclesion.core.provenance import OutputSet
 from sclesion.core.names import split_extension
 from sclesion.core.errors import InputError
 from sclesion.core.nifti import from_rpi, load_field, load_image, load_nifti, to_rpi, voxel_sizes
@@ -280,6 +283,10 @@ def predict_files(
         raise InputError("straightened inputs need one inverse field and one native image per image")
     targets = [Path(native_images[i]) if straight else image for i, image in enumerate(images)]
     stems = [split_extension(t.name)[0] for t in targets]
+    used_folds = available_folds(model_dir, CHECKPOINT) if folds is None else sorted(int(f) for f in folds)
+    model_files = {f"fold {k}": Path(model_dir) / f"fold_{k}" / CHECKPOINT for k in used_folds}
+    model_files.update(plans=Path(model_dir) / "plans.json", dataset=Path(model_dir) / "dataset.json")
+    checkpoints = {role: path for role, path in model_files.items() if path.is_file()}  # else load_model says why
     rows, model = [], None
     previous_threads = torch.get_num_threads()
     if threads:
@@ -288,13 +295,18 @@ def predict_files(
         for i, image in enumerate(tqdm(images, desc=f"predicting ({Path(model_dir).name})", unit="image",
                                        disable=not progress)):
             paths = output_paths(stems[i], out_dir)
+            inputs = {"image": image, **checkpoints}
+            if straight:
+                inputs.update(field=inverse_fields[i], native=native_images[i])
+            outputs = OutputSet("predict", list(paths.values()), inputs, {"folds": used_folds})
             status = "kept"
-            if not all(p.is_file() for p in paths.values()):
+            if not outputs.up_to_date():
                 model = model or load_model(model_dir, folds, device)
                 label_map = predict_image(model, image)
                 if straight:
                     label_map = warp_back(label_map, inverse_fields[i], native_images[i])
-                write_outputs(label_map, stems[i], out_dir)
+                with outputs.writing():
+                    write_outputs(label_map, stems[i], out_dir)
                 status = "predicted"
             rows.append({"image": image, **paths, "status": status})
     finally:
