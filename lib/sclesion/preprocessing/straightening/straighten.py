@@ -38,7 +38,8 @@ from sclesion.core.atomic import save_nifti, write_text
 from sclesion.preprocessing.straightening.centerline import Centerline, fit_centerline, slice_centroids
 from sclesion.core.errors import InputError
 from sclesion.core.names import nifti_stem
-from sclesion.core.nifti import axcodes, check_grid, load_checked, reorient, to_rpi, validate_mask_against, voxel_sizes
+from sclesion.core.nifti import (axcodes, check_grid, load_checked, read_data, reorient, to_rpi, validate_mask_against,
+                                 voxel_sizes)
 from sclesion.core.provenance import OutputSet
 from sclesion.preprocessing.straightening.warp import ORDERS, Interpolation, apply_warp, field_image, grid_positions, sample, warp_labels_back
 
@@ -329,7 +330,8 @@ def straighten(
             raise InputError(f"the {name} must be 3D; got shape {img.shape}", img.get_filename())
     check_grid(cord_mask, cord_mask.get_filename() or "the cord mask", image, "the image")
     check_fov(fov_mm)
-    mask_rpi, affine_rpi = to_rpi(np.asanyarray(cord_mask.dataobj), cord_mask.affine)
+    mask_rpi, affine_rpi = to_rpi(read_data(cord_mask, cord_mask.get_filename() or "the cord mask", dtype=None),
+                                  cord_mask.affine)
     slices, centroids = slice_centroids(mask_rpi, affine_rpi, max_gap_slices, cord_mask.get_filename())
     zooms = voxel_sizes(affine_rpi)
     centerline = fit_centerline(slices, centroids, float(zooms[2]), knot_spacing_mm=knot_spacing_mm)
@@ -339,7 +341,8 @@ def straighten(
     straight_positions = grid_positions(grid.shape, grid.affine)
     if interp not in ORDERS:
         raise InputError(f"unknown interpolation {interp!r}; choose from {', '.join(ORDERS)}")
-    straight = sample(np.asanyarray(image.dataobj), image.affine, native_positions, ORDERS[interp])
+    straight = sample(read_data(image, image.get_filename() or "the image", dtype=None), image.affine, native_positions,
+                      ORDERS[interp])
     straight_image = nib.Nifti1Image(straight, grid.affine)
     straight_image.header.set_xyzt_units("mm", "sec")
     curved_to_straight = field_image(native_positions - straight_positions, grid.affine)

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import check_grid
+from sclesion.core.nifti import check_grid, read_data
 
 Interpolation = Literal["nearest", "linear", "spline"]
 
@@ -78,7 +78,7 @@ def field_positions(field: nib.Nifti1Image, path=None) -> np.ndarray:
         raise InputError(
             f"not a warping field: shape {shape}; expected (X, Y, Z, 1, 3) displacements in mm", path
         )
-    positions = np.asarray(field.dataobj, dtype=np.float32).reshape(shape[:3] + (3,)).copy()
+    positions = read_data(field, path or "the warping field").reshape(shape[:3] + (3,)).copy()
     positions[..., :2] *= -1  # LPS -> RAS
     positions += grid_positions(shape[:3], field.affine)
     return positions
@@ -209,7 +209,8 @@ def apply_warp(
         raise InputError(f"apply_warp needs a 3D image; got shape {moving.shape}", moving.get_filename())
     _check_field_grid(warp, reference)
     positions = field_positions(warp, warp.get_filename())
-    values = sample(np.asanyarray(moving.dataobj), moving.affine, positions, ORDERS[interp])
+    values = sample(read_data(moving, moving.get_filename() or "the moving image", dtype=None), moving.affine,
+                    positions, ORDERS[interp])
     if threshold is not None:
         data = (values > threshold).astype(np.uint8)
     elif interp == "nearest":
@@ -254,7 +255,7 @@ def warp_labels_back(
         uint8 label map on the native grid: 0 background, 1 cord, 2 lesion.
     """
     _check_field_grid(inverse_field, native_reference)
-    labels = np.asanyarray(label_map_straight.dataobj)
+    labels = read_data(label_map_straight, label_map_straight.get_filename() or "the label map", dtype=None)
     positions = field_positions(inverse_field, inverse_field.get_filename())
     inside, coords = voxel_coordinates(positions, label_map_straight.affine, labels.shape)
     del positions
