@@ -63,20 +63,7 @@ def load_nifti(path: str | Path, in_memory: bool = False) -> nib.Nifti1Image:
         If the file is missing, not a readable NIfTI file, or not 3D.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", path)
-    if not path.is_file():
-        raise InputError("not a file (is it a folder?)", path)
-    img = _from_bytes(path) if in_memory else None
-    if img is None:
-        try:
-            img = nib.load(path)
-        except _NOT_READ_ERRORS:
-            raise
-        except _READ_ERRORS as err:
-            raise InputError(f"cannot read as NIfTI ({_describe(err)})", path) from None
-    else:
-        img.set_filename(str(path))
+    img = _open(path, in_memory)
     if not isinstance(img, nib.Nifti1Image):  # Nifti2Image subclasses Nifti1Image
         raise InputError(f"not a NIfTI image (nibabel read it as {type(img).__name__})", path)
     if img.ndim == 4 and img.shape[3] == 1:
@@ -228,16 +215,7 @@ def load_field(path: str | Path) -> nib.Nifti1Image:
         If the file is missing or unreadable, has another shape, or holds NaN or infinite displacements.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found" if not path.exists() else "not a file (is it a folder?)", path)
-    img = _from_bytes(path)
-    if img is None:
-        try:
-            img = nib.load(path)
-        except _NOT_READ_ERRORS:
-            raise
-        except _READ_ERRORS as err:
-            raise InputError(f"cannot read as NIfTI ({_describe(err)})", path) from None
+    img = _open(path, in_memory=True)
     shape = img.shape
     if not (len(shape) == 5 and shape[3:] == (1, 3) or len(shape) == 4 and shape[3] == 3):
         raise InputError(f"not a warping field: shape {shape}; expected (X, Y, Z, 1, 3) displacements in mm", path)
@@ -384,6 +362,24 @@ def shape_rpi(shape: tuple[int, ...], affine: np.ndarray) -> tuple[int, int, int
     for axis, world in enumerate(ornt[:, 0].astype(int)):
         out[world] = int(shape[axis])
     return tuple(out)
+
+
+def _open(path: Path, in_memory: bool):
+    """Open any image file nibabel reads, or raise one :class:`InputError` saying why it cannot be read."""
+    if not path.exists():
+        raise InputError("file not found", path)
+    if not path.is_file():
+        raise InputError("not a file (is it a folder?)", path)
+    img = _from_bytes(path) if in_memory else None
+    if img is not None:
+        img.set_filename(str(path))
+        return img
+    try:
+        return nib.load(path)
+    except _NOT_READ_ERRORS:
+        raise
+    except _READ_ERRORS as err:
+        raise InputError(f"cannot read as NIfTI ({_describe(err)})", path) from None
 
 
 def _from_bytes(path: Path) -> nib.Nifti1Image | None:
