@@ -12,6 +12,10 @@ import pandas as pd
 import pytest
 
 from sclesion.chapters import cohort
+from sclesion.data import acquisition, split
+from sclesion.data import paper as paper_tables
+from sclesion.evaluation import lesions
+from sclesion.figures import distributions, flowchart, slices, widgets
 from sclesion.data.bids import discover
 from sclesion.data.split import attach_split
 
@@ -28,8 +32,8 @@ def test_component_volumes_use_6_connectivity_and_voxel_volume():
     mask[3, 3, 2] = 1              # touches the block only by an edge/corner: its own component
     mask[5, 5, 5] = 1
     affine = np.diag([0.5, 0.5, 4.0, 1.0])  # 1 mm^3 voxels
-    np.testing.assert_allclose(cohort.component_volumes(mask, affine), [4.0, 1.0, 1.0])
-    assert cohort.component_volumes(np.zeros((3, 3, 3)), affine).size == 0
+    np.testing.assert_allclose(lesions.lesion_volumes_mm3(mask, affine), [4.0, 1.0, 1.0])
+    assert lesions.lesion_volumes_mm3(np.zeros((3, 3, 3)), affine).size == 0
 
 
 def images_table() -> pd.DataFrame:
@@ -69,7 +73,7 @@ def test_compare_counts_puts_paper_beside_ours():
 
 
 def test_flowchart_draws_every_site_and_split():
-    fig = cohort.plot_flowchart(cohort.count_table(images_table()), cohort.paper_counts())
+    fig = flowchart.plot_flowchart(cohort.count_table(images_table()), cohort.paper_counts())
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert any(t.startswith("TUM\nn=2, nvol=4\npaper: n=317") for t in texts)
     assert any(t.startswith("training\nn=2, nvol=4") for t in texts)
@@ -96,7 +100,7 @@ def test_acquisition_table_from_headers_and_sidecars(tmp_path):
     ]
     dataset = pd.DataFrame({"participant_id": ["sub-1", "sub-2", "sub-3", "sub-4"], "session": [None] * 4,
                             "chunk": [1, 1, 2, None], "site": ["X", "X", "X", "Y"], "image": scans})
-    records = cohort.acquisition_records(dataset)
+    records = acquisition.acquisition_records(dataset)
     assert records.loc[0, ["vox_rl_mm", "vox_pa_mm", "vox_is_mm", "nx", "ny", "nz"]].tolist() == [
         0.5, 0.5, 4.0, 30, 32, 10]
     assert records.loc[0, "tr_ms"] == 4000.0 and records.loc[0, "te_ms"] == 100.0
@@ -115,7 +119,7 @@ def test_acquisition_voxel_sizes_are_in_rpi_order_for_reoriented_storage(tmp_pat
     # stored with axes (I-S, R-L, P-A): voxel sizes must come back as (R-L, P-A, I-S)
     affine = np.array([[0, 0.5, 0, 0], [0, 0, 0.6, 0], [4.0, 0, 0, 0], [0, 0, 0, 1]], float)
     image = save(tmp_path / "x.nii.gz", np.zeros((10, 30, 32), np.float32), affine)
-    records = cohort.acquisition_records(pd.DataFrame({"participant_id": ["sub-1"], "session": [None],
+    records = acquisition.acquisition_records(pd.DataFrame({"participant_id": ["sub-1"], "session": [None],
                                                        "chunk": [None], "site": ["X"], "image": [image]}))
     assert records.loc[0, ["vox_rl_mm", "vox_pa_mm", "vox_is_mm", "nx", "ny", "nz"]].tolist() == [
         0.5, 0.6, 4.0, 30, 32, 10]
@@ -125,7 +129,7 @@ def test_compare_table1_aligns_scanner_rows():
     ours = pd.DataFrame({"site": ["TUM"], "n_scans_site": [6], "manufacturer_field": ["Philips 3T"], "n_scans": [6],
                          "tr_ms_median": [4435.0], "te_ms_median": [90.0], "res_min_mm": ["0.9x0.9x3"],
                          "res_max_mm": ["1.1x1.1x4.5"]})
-    merged = cohort.compare_table1(ours, cohort.paper_table1())
+    merged = cohort.compare_table1(ours, paper_tables.table1())
     row = merged[(merged["site"] == "TUM") & (merged["manufacturer_field"] == "Philips 3T")].iloc[0]
     assert row["n_scans"] == 6 and row["n_scans (paper)"] == 1687
     assert row["res_min_mm (paper)"] == "0.19x0.19x1.95"
@@ -140,13 +144,13 @@ def test_lesion_volumes_per_lesion_and_summary(tmp_path):
     lesion = save(tmp_path / "l.nii.gz", mask, affine)
     dataset = pd.DataFrame({"participant_id": ["sub-1", "sub-2"], "session": ["ses-1", "ses-1"], "chunk": [1, 2],
                             "site": ["TUM", "TUM"], "split": ["train", "train"], "lesion": [lesion, None]})
-    volumes = cohort.lesion_volumes(dataset, progress=False)
+    volumes = lesions.lesion_volumes(dataset, progress=False)
     assert volumes[["participant_id", "lesion_id", "volume_mm3"]].values.tolist() == [["sub-1", 1, 4.0],
                                                                                      ["sub-1", 2, 2.0]]
     summary = cohort.lesion_summary(volumes)
     assert summary[["site", "split", "lesions", "median_mm3", "max_mm3"]].values.tolist() == [
         ["TUM", "train", 2, 3.0, 4.0]]
-    fig = cohort.plot_lesion_volumes(volumes)
+    fig = distributions.plot_lesion_volumes(volumes)
     assert fig.axes[-1].get_xscale() == "log"
     plt.close(fig)
 
@@ -167,7 +171,7 @@ def test_sagittal_view_places_chunks_in_world_space_and_projects_lesions(tmp_pat
         paths = [save(tmp_path / f"{name}{chunk}.nii.gz", data, affine)
                  for name, data in (("img", image), ("cord", cord), ("lesion", lesion))]
         rows.append(tuple(paths))
-    view = cohort.sagittal_view(rows)
+    view = slices.sagittal_view(rows)
     assert view.x_mm == 0.0
     np.testing.assert_allclose(view.si_mm, np.arange(26.0))  # voxel centres from z = 0 to 25 mm
     np.testing.assert_allclose(view.ap_mm, np.arange(10.0))
@@ -179,7 +183,7 @@ def test_sagittal_view_places_chunks_in_world_space_and_projects_lesions(tmp_pat
     gap = (view.si_mm > 6) & (view.si_mm < 19)   # between the chunks: no data
     assert np.isnan(view.image[:, gap]).all()
     assert np.nanmax(view.image) == 1.0
-    fig = cohort.plot_sagittal(view)
+    fig = slices.plot_sagittal(view)
     plt.close(fig)
 
 
@@ -188,14 +192,14 @@ def test_axial_panel_picks_the_slice_with_most_lesion(tmp_path):
               "cord": np.ones((5, 6, 4), np.uint8), "lesion": np.zeros((5, 6, 4), np.uint8)}
     volume["lesion"][2, 2, 1] = 1
     volume["lesion"][2:4, 2, 3] = 1
-    assert cohort.busiest_slice(volume) == 3
-    fig = cohort.plot_axial(volume, title="x")
+    assert slices.volume_slice(volume) == 3
+    fig = slices.plot_axial(volume, title="x")
     assert fig.axes[0].get_title() == "x slice 3"
     plt.close(fig)
 
 
 def test_site_order_puts_study_sites_first():
-    assert cohort.site_order(["ZZZ", "UCSF", "TUM", "AAA", "TUM"]) == ["TUM", "UCSF", "AAA", "ZZZ"]
+    assert split.site_order(["ZZZ", "UCSF", "TUM", "AAA", "TUM"]) == ["TUM", "UCSF", "AAA", "ZZZ"]
 
 
 # --- on the smoke cohort (TUM 3 x 2 sessions x 3 chunks; NYU, BWH, UCSF 1 chunk each) --------------------
@@ -225,7 +229,7 @@ def test_smoke_acquisition_table(smoke_data):
 
     from sclesion.core.paths import manifest_dir
 
-    records = cohort.acquisition_records(smoke_data)
+    records = acquisition.acquisition_records(smoke_data)
     assert len(records) == 21
     # the smoke cohort overrides every site's acquisition: 1.6 mm pixels, 5 mm slices, 35x35 matrices
     assert records[["vox_rl_mm", "vox_pa_mm", "vox_is_mm"]].drop_duplicates().values.tolist() == [[1.6, 1.6, 5.0]]
@@ -241,7 +245,7 @@ def test_smoke_acquisition_table(smoke_data):
 
 
 def test_smoke_lesion_volumes_are_whole_voxels(smoke_data):
-    volumes = cohort.lesion_volumes(smoke_data, progress=False)
+    volumes = lesions.lesion_volumes(smoke_data, progress=False)
     assert len(volumes) > 0 and (volumes["volume_mm3"] > 0).all()
     voxel = 1.6 * 1.6 * 5.0
     np.testing.assert_allclose(volumes["volume_mm3"] / voxel, np.round(volumes["volume_mm3"] / voxel), atol=1e-4)
@@ -254,28 +258,47 @@ def test_smoke_whole_spine_view_uses_the_ground_truth(smoke_data, smoke_bids):
     subject, session = "sub-tum001", smoke_data.loc[smoke_data["participant_id"] == "sub-tum001", "session"].iloc[0]
     sources, kind = cohort.session_volumes(smoke_data, smoke_bids, subject, session)
     assert kind == "ground truth" and len(sources) == 1
-    view = cohort.sagittal_view(sources)
+    view = slices.sagittal_view(sources)
     assert np.ptp(view.si_mm) > 400  # the whole spine, foramen magnum to conus (> 40 cm)
     assert np.isfinite(view.image).all()
     assert view.lesion_mip.any()  # smoke subjects all have lesions
     chunks, kind = cohort.session_volumes(smoke_data.assign(), smoke_bids / "nowhere", subject, session)
     assert kind == "chunks" and len(chunks) == 3
-    chunk_view = cohort.sagittal_view(chunks)
+    chunk_view = slices.sagittal_view(chunks)
     assert np.isfinite(chunk_view.image).mean() > 0.5
     same, kind = cohort.session_volumes(smoke_data, smoke_bids, subject, session, truth=False)
     assert kind == "chunks" and [c[0] for c in same] == [c[0] for c in chunks]
-    fig = cohort.plot_sagittal([chunk_view, view], ["chunks", "truth"])
+    fig = slices.plot_sagittal([chunk_view, view], ["chunks", "truth"])
     assert [ax.get_title() for ax in fig.axes] == ["chunks", "truth"]
     plt.close(fig)
 
 
 def test_slice_browser_follows_the_chosen_image(smoke_data):
-    browser = cohort.slice_browser(smoke_data)
+    browser = widgets.slice_browser(smoke_data)
     (choose, slider), _ = browser.children[0].children, browser.children[1]
     assert len(choose.options) == len(smoke_data)
     last = len(smoke_data) - 1
     choose.value = last
-    volume = cohort.load_rpi(smoke_data.iloc[last])
+    volume = slices.load_rpi(smoke_data.iloc[last])
     assert slider.max == volume["image"].shape[2] - 1
-    assert slider.value == cohort.busiest_slice(volume)
+    assert slider.value == slices.volume_slice(volume)
+    plt.close("all")
+
+
+def test_smoke_key_numbers_and_the_session_shown(smoke_data, smoke_bids):
+    from sclesion.core.paths import manifest_dir
+    from sclesion.data.split import read_split
+
+    numbers = cohort.key_numbers(smoke_data, read_split(manifest_dir() / "splits/smoke.tsv"))
+    assert numbers.loc["TUM patients"].tolist() == ["3", "317"]
+    assert numbers.loc["chunks per TUM session", "ours"] == "3"
+    assert numbers.loc["scans in total", "ours"] == str(len(smoke_data))
+    volumes = lesions.lesion_volumes(smoke_data, progress=False)
+    subject, session = cohort.whole_spine_session(smoke_data, volumes)
+    per_session = volumes.groupby(["participant_id", "session"]).size()
+    assert per_session[(subject, session)] == per_session[[k for k in per_session.index if k[0].startswith("sub-tum")]].max()
+    fig = cohort.show_whole_spine(smoke_data, smoke_bids, subject, session)
+    assert [ax.get_title() for ax in fig.axes] == ["3 chunk(s) in world space", "synthetic ground truth"]
+    fig = cohort.show_axial(smoke_data, subject, session)
+    assert fig.axes[0].get_title().startswith(f"{subject} {session} chunk 1 slice ")
     plt.close("all")

@@ -17,9 +17,10 @@ from sclesion.nnunet.convert import CASE_COLUMNS
 from sclesion.nnunet.plans import FULL_SI
 from sclesion.chapters.training_configurations import (
     GRID_COLUMNS, LABEL_METRICS, POOLED_COLUMNS, evaluate_grid, full_si_comparison, full_si_table,
-    grid_plans_table, grid_summary, headline, image_geometry, index_rows, paper_table2, pooled_detection,
+    grid_plans_table, grid_summary, headline, image_geometry, index_rows, pooled_detection,
     settings_changes, variants_table,
 )
+from sclesion.data.paper import table2 as paper_table2
 from sclesion.nnunet.settings import settings_from_profile
 
 

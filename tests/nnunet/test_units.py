@@ -14,9 +14,10 @@ from sclesion.nnunet.convert import CASE_COLUMNS, CASES_TSV, case_id, dataset_js
 from sclesion.nnunet.datasets import DATASETS, NnunetFolders, dataset_spec
 from sclesion.nnunet.environment import nnunet_environ
 from sclesion.nnunet.plans import (
-    FULL_SI, TABLE_A1_COLUMNS, beside_paper, full_si_patch, paper_table_a1, plans_row, plans_table,
+    FULL_SI, TABLE_A1_COLUMNS, beside_paper, full_si_patch, plans_row, plans_table,
     resolve_configuration, small_network, superior_inferior_axis, with_full_si,
 )
+from sclesion.data.paper import table_a1 as paper_table_a1
 from sclesion.nnunet.settings import DEFAULT_PLANS, NnunetSettings, SlurmSettings, settings_from_profile
 from sclesion.nnunet.trainer import PolyLR, trainer_name
 from sclesion.nnunet.jobs import TrainJob, ensure_splits, subject_folds

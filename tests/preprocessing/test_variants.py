@@ -8,7 +8,9 @@ import pytest
 
 from sclesion.data.bids import discover
 from sclesion.core.errors import InputError
-from sclesion.preprocessing.variants import VARIANTS, build_variants, inverse_warp, plan_jobs, run_job, variant_root
+from sclesion.preprocessing.variants import (
+    VARIANTS, build_variants, inverse_warp, plan_jobs, read_straightening, run_job, variant_root,
+)
 from sclesion.preprocessing.straightening.warp import warp_labels_back
 
 
@@ -101,3 +103,15 @@ def test_unknown_variant_and_site_are_refused(smoke_bids, tmp_path):
         build_variants(smoke_bids, tmp_path, variants=("stitched_curved",))
     with pytest.raises(InputError, match="no image of the sites"):
         build_variants(smoke_bids, tmp_path, sites=("MARS",))
+
+
+def test_read_straightening_gives_the_variants_own_fields_and_masks(built, smoke_bids):
+    work, _ = built
+    row = discover(variant_root("chunks_straightened", smoke_bids, work), require_labels=True).iloc[0]
+    _, native_path = inverse_warp(row["image"])
+    native_row = discover(smoke_bids).set_index("image").loc[native_path]
+    st = read_straightening(row["image"], native_row["cord"])
+    assert st.image.shape == nib.load(row["image"]).shape
+    warped = np.asanyarray(st.to_straight(nib.load(native_row["cord"]), interp="linear", threshold=0.5).dataobj) > 0
+    stored = np.asanyarray(nib.load(row["cord"]).dataobj) > 0
+    assert np.count_nonzero(warped != stored) <= 2  # the very mask the variant wrote

@@ -3,5 +3,7 @@
 Modules
 -------
 cohort                      01_cohort.ipynb
+stitching                   02_stitching.ipynb
+straightening               03_straightening.ipynb
 training_configurations     04_training_configurations.ipynb
 """

@@ -3,6 +3,8 @@
 =====================  ==============================================================================
 function               what it gives
 =====================  ==============================================================================
+paper_image_counts     the paper's TUM training and test images, chunks and stitched
+last_epochs            per trained model: epochs, minutes and the last epoch's losses and pseudo Dice
 variants_table         per dataset and site: training and test images and subjects, typical shape, spacing
 settings_changes       the profile's nnU-Net settings that differ from another profile's (the paper's)
 grid_plans_table       Table A1 rows of every dataset and configuration of the grid, read from the plans
@@ -12,7 +14,6 @@ evaluate_grid          every test set of the index evaluated (one row per image,
 grid_summary           metric means per dataset, configuration, site and label
 pooled_detection       lesions found and predicted lesions that are true, pooled over each test set
 full_si_comparison     3d_fullres against the full S-I model on the same test images (paired Wilcoxon)
-paper_table2           the paper's Table 2 values of the model trained on the TUM chunks
 headline               one model on one test set beside the issue's targets and the paper's values
 =====================  ==============================================================================
 
@@ -39,7 +40,7 @@ from sclesion.nnunet.plans import (
     FULL_SI, load_plans, plans_table, read_json, resolve_configuration, si_extents_mm, superior_inferior_axis,
 )
 from sclesion.nnunet.settings import NnunetSettings
-from sclesion.core.paths import manifest_dir
+from sclesion.data import paper as paper_tables
 from sclesion.evaluation.stats import paired_wilcoxon
 
 #: Columns of :func:`variants_table`.
@@ -454,26 +455,6 @@ def full_si_comparison(
 # --- the headline ----------------------------------------------------------------------------------------
 
 
-def paper_table2(site: str = "TUM") -> pd.DataFrame:
-    """The paper's Table 2 values of the model trained on the TUM chunks ("ChunksNative SingleSite").
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by metric (``Dice``, ``NSD``, ``PPVL``, ``F1ScoreL``, ``abs_delta_lesion_count``; all lesion
-        metrics, per stacked session), columns ``mean``, ``sd``, ``n_images``. Empty for a site not in the table.
-    """
-    table = pd.read_csv(manifest_dir() / "paper" / "table2_site_generalization.csv")
-    table = table[table["test_site"] == site]
-    return pd.DataFrame({"mean": table["chunksnative_singlesite_mean"].to_numpy(),
-                         "sd": table["chunksnative_singlesite_sd"].to_numpy(),
-                         "n_images": table["n_images"].to_numpy()}, index=pd.Index(table["metric"], name="metric"))
-
-
-def _paper_numbers() -> pd.Series:
-    return pd.read_csv(manifest_dir() / "paper" / "text_numbers.csv").set_index("quantity")["value"]
-
-
 def headline(per_image: pd.DataFrame, per_session: pd.DataFrame | None = None, dataset: str = "chunks_native",
              configuration: str = "2d", site: str = "TUM") -> pd.DataFrame:
     """One model on one test set: metric means and pooled detection beside the issue's targets and the paper.
@@ -512,7 +493,7 @@ def headline(per_image: pd.DataFrame, per_session: pd.DataFrame | None = None, d
     image, session = select(per_image), select(per_session)
     if image is None:
         raise InputError(f"no evaluated test image of the {dataset} {configuration} model at site {site}")
-    paper, numbers = paper_table2(site), _paper_numbers()
+    paper, numbers = paper_tables.table2(site), paper_tables.numbers()
     source = f"Table 2, ChunksNative SingleSite, {site} (n={int(paper['n_images'].iloc[0])})" if len(paper) else ""
     rows = []
     for label, metric, statistic, quantity in HEADLINE_METRICS:
@@ -548,3 +529,26 @@ def headline(per_image: pd.DataFrame, per_session: pd.DataFrame | None = None, d
         for target, a, b in zip(table["target"], table["per_image"], table["per_session"])
     ]
     return table
+
+
+# --- the paper's image counts and the training curves ------------------------------------------------------
+
+
+def paper_image_counts() -> pd.DataFrame:
+    """The paper's TUM images (section 2.4): training and test, chunks native (chunks) and stitched native."""
+    numbers = paper_tables.numbers()
+    return pd.DataFrame(
+        {"training": [numbers["chunks_native_train_chunks"], numbers["stitched_train_scans"]],
+         "test": [numbers["chunks_native_test_chunks"], numbers["stitched_test_scans"]]},
+        index=["chunks native (chunks)", "stitched native (whole-spine images)"]).astype(int)
+
+
+def last_epochs(training_curves: pd.DataFrame) -> pd.DataFrame:
+    """Per model (dataset, configuration, fold): epochs run, minutes, and the last epoch's losses and pseudo Dice.
+
+    ``training_curves`` is :func:`sclesion.nnunet.curves.grid_curves`' table (one row per epoch).
+    """
+    return training_curves.groupby(["dataset", "configuration", "fold"], sort=False).agg(
+        epochs=("epoch", "size"), minutes=("epoch_seconds", lambda s: s.sum() / 60),
+        train_loss=("train_loss", "last"), val_loss=("val_loss", "last"),
+        pseudo_dice_cord=("pseudo_dice_cord", "last"), pseudo_dice_lesion=("pseudo_dice_lesion", "last"))

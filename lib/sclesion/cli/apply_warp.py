@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     """Warp ``args.input`` onto the grid of ``args.reference``."""
     from sclesion.core.atomic import save_nifti
     from sclesion.core.errors import InputError
-    from sclesion.core.names import name_kind, nifti_stem
+    from sclesion.core.names import name_kind, require_nifti
     from sclesion.core.nifti import load_checked, load_field, load_nifti
     from sclesion.core.provenance import OutputSet
     from sclesion.preprocessing.straightening.warp import apply_warp, warp_labels_back
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.labels and args.threshold is not None:
         raise InputError("--threshold does not apply to --labels (each region is binarized at 0.5)")
     for path in (args.input, args.warp, args.reference, args.output):
-        nifti_stem(path)
+        require_nifti(path)
     outputs = OutputSet("apply-warp", [args.output],
                         {"input": args.input, "warp": args.warp, "reference": args.reference},
                         {"interp": args.interp, "labels": args.labels, "threshold": args.threshold})

@@ -36,9 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-s", "--seg", required=True, type=Path, metavar="CORD_MASK",
                         help="binary cord mask on the image grid")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
-    parser.add_argument("--fov-mm", type=arguments.fov_mm, default=35.0,
-                        help="half width of the straight in-plane field of view in mm (> 0, <= 100; default: 35, "
-                             "as SCT)")
+    from sclesion.core.conventions import STRAIGHT_FOV_HALF_WIDTH_MM
+
+    parser.add_argument("--fov-mm", type=arguments.fov_mm, default=STRAIGHT_FOV_HALF_WIDTH_MM,
+                        help="half width of the straight in-plane field of view in mm (> 0, <= 100; default: "
+                             f"{STRAIGHT_FOV_HALF_WIDTH_MM:g}, as SCT)")
     parser.add_argument("--mask", nargs="+", default=[], type=Path, metavar="MASK",
                         help="binary masks to warp into straight space with linear interpolation then > --threshold")
     parser.add_argument("--threshold", type=arguments.mask_threshold, default=0.5,

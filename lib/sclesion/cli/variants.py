@@ -33,7 +33,8 @@ errors:  one line per failed image on stderr and exit status 1 (the other images
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sclesion.preprocessing.variants import FOV_MM, VARIANTS
+    from sclesion.core.conventions import STRAIGHT_FOV_HALF_WIDTH_MM
+    from sclesion.preprocessing.variants import VARIANTS
 
     parser.add_argument("bids_root", help="the native BIDS dataset (chunks with derivatives/labels)")
     parser.add_argument("-o", "--work-dir", required=True, help="variants go to WORK_DIR/variants/<variant>/")
@@ -41,8 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="build only this variant (repeatable; default: all three)")
     parser.add_argument("--sites", default="TUM",
                         help="comma-separated sites (participants.tsv column 'site'), or 'all' (default: TUM)")
-    parser.add_argument("--fov-mm", type=arguments.fov_mm, default=FOV_MM,
-                        help=f"half width of the straight field of view in mm (> 0, <= 100; default {FOV_MM:g})")
+    parser.add_argument("--fov-mm", type=arguments.fov_mm, default=STRAIGHT_FOV_HALF_WIDTH_MM,
+                        help=f"half width of the straight field of view in mm (> 0, <= 100; default "
+                             f"{STRAIGHT_FOV_HALF_WIDTH_MM:g})")
     arguments.add_jobs(parser)
 
 

@@ -2,6 +2,7 @@
 
 Modules
 -------
+conventions RPI axes, region thresholds, lesion connectivity, the straight field of view
 errors      InputError: bad input, reported in one line naming the file or option
 atomic      writes under a temporary name, then rename; never over an input; stale temporaries cleaned
 provenance  what made each output (input checksums, parameters): reruns skip only up-to-date work

@@ -1,6 +1,7 @@
-"""File names: the stem and extension of a NIfTI file, and what a name says a file holds.
+"""File names: which names are NIfTI files, BIDS stems, and what a name says a file holds (image or mask).
 
-Every command takes ``.nii`` and ``.nii.gz`` files alike; this module is the one place that knows both.
+Every command takes ``.nii`` and ``.nii.gz`` files alike. The file-stem helper is
+:func:`sclesion.core.nifti.nifti_stem`.
 """
 
 from __future__ import annotations
@@ -37,27 +38,11 @@ def is_nifti(path: str | Path) -> bool:
     return Path(path).name.endswith(NIFTI_EXTENSIONS)
 
 
-def nifti_stem(path: str | Path) -> str:
-    """The file name without its ``.nii`` or ``.nii.gz`` extension (other dots are kept).
-
-    >>> nifti_stem("/data/my.scan_T2w.nii.gz")
-    'my.scan_T2w'
-
-    Raises
-    ------
-    InputError
-        If the name ends in neither extension.
-    """
-    name = Path(path).name
-    for extension in NIFTI_EXTENSIONS:
-        if name.endswith(extension) and len(name) > len(extension):
-            return name[: -len(extension)]
-    raise InputError("expected a .nii or .nii.gz file", path)
-
-
-def nifti_extension(path: str | Path) -> str:
-    """``.nii.gz`` or ``.nii``, as the name ends; :class:`InputError` otherwise."""
-    return Path(path).name[len(nifti_stem(path)) :]
+def require_nifti(path: str | Path) -> Path:
+    """``path`` as a Path, or :class:`InputError` when its name ends in neither ``.nii`` nor ``.nii.gz``."""
+    if not is_nifti(path) or Path(path).name in NIFTI_EXTENSIONS:
+        raise InputError("expected a .nii or .nii.gz file", path)
+    return Path(path)
 
 
 def name_kind(path: str | Path) -> bool | None:
@@ -66,6 +51,8 @@ def name_kind(path: str | Path) -> bool | None:
     The last ``_``-separated part of the stem decides: a key of :data:`MASK_NAME_KEYS` (before any dash)
     means mask, a suffix of :data:`IMAGE_SUFFIXES` means image.
     """
+    from sclesion.core.nifti import nifti_stem
+
     name = Path(path).name
     stem = nifti_stem(name) if is_nifti(name) else split_extension(name)[0]
     last = stem.split("_")[-1]

@@ -8,7 +8,7 @@ Orientation names
 The Spinal Cord Toolbox (SCT) names an orientation by where each axis comes *from*: "RPI" means axis 0
 runs from right to left, axis 1 from posterior to anterior, axis 2 from inferior to superior. nibabel names
 axes by where they point *to*, so SCT's "RPI" is nibabel's axis codes ``("L", "A", "S")``. This module
-speaks nibabel's language; :data:`RPI` holds the codes. Arrays are indexed ``[i, j, k]`` = ``[axis 0, axis 1,
+speaks nibabel's language; :data:`sclesion.core.conventions.RPI` holds the codes. Arrays are indexed ``[i, j, k]`` = ``[axis 0, axis 1,
 axis 2]``; affines map voxel indices to world (scanner RAS+) coordinates in mm.
 """
 
@@ -21,10 +21,9 @@ import nibabel as nib
 import numpy as np
 from nibabel import orientations as ornt_mod
 
+from sclesion.core.conventions import RPI
 from sclesion.core.errors import InputError
 
-#: nibabel axis codes of SCT's "RPI": axis 0 right->left, axis 1 posterior->anterior, axis 2 inferior->superior.
-RPI: tuple[str, str, str] = ("L", "A", "S")
 
 #: Largest difference (in mm, per affine entry) for two images to count as sharing one voxel grid.
 AFFINE_ATOL_MM: float = 1e-3
@@ -37,6 +36,15 @@ _NOT_READ_ERRORS = (MemoryError,)
 
 #: Mask kinds :func:`load_checked` knows, with the values each may hold.
 MASK_VALUES: dict[str, tuple[int, ...]] = {"mask": (0, 1), "labels": (0, 1, 2)}
+
+
+def nifti_stem(path: str | Path) -> str:
+    """A file's name without its ``.nii.gz`` or ``.nii`` extension (the whole name when it has neither)."""
+    name = Path(path).name
+    for extension in (".nii.gz", ".nii"):
+        if name.endswith(extension):
+            return name[: -len(extension)]
+    return name
 
 
 def load_nifti(path: str | Path, in_memory: bool = False) -> nib.Nifti1Image:

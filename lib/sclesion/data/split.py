@@ -281,3 +281,25 @@ def ensure_split(
         raise InputError(f"split file does not fit {bids_root}: it {detail}; delete it to regenerate", split_path)
     same = existing.sort_values("participant_id").reset_index(drop=True)["split"].equals(regenerated["split"])
     return existing, "reproduced" if same else "kept"
+
+
+# --- the study's order of sites and splits (tables and figures) -----------------------------------------
+
+#: Display order of the study's sites; other sites follow alphabetically.
+SITE_ORDER: tuple[str, ...] = ("TUM", "NYU", "BWH", "UCSF")
+#: Display order of the splits.
+SPLIT_ORDER: tuple[str, ...] = ("train", "test")
+
+
+def site_order(sites) -> list[str]:
+    """Sort site names: the study's sites first (:data:`SITE_ORDER`), then the others alphabetically."""
+    present = [s for s in pd.unique(pd.Series(list(sites)).dropna())]
+    return [s for s in SITE_ORDER if s in present] + sorted(s for s in present if s not in SITE_ORDER)
+
+
+def in_study_order(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a table with ``site`` and ``split`` columns sorted by :func:`site_order`, then train before test."""
+    sites = {s: i for i, s in enumerate(site_order(table["site"]))}
+    splits = {s: i for i, s in enumerate(SPLIT_ORDER)}
+    key = table["site"].map(sites) * 10 + table["split"].map(splits).fillna(9)
+    return table.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)

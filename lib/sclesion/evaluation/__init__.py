@@ -2,6 +2,7 @@
 
 Modules
 -------
+lesions     what a lesion is: connected components (6-connectivity) and their volumes in mm^3
 metrics     Dice, RVE, NSD, lesion-wise PPV/sensitivity/F1 and counts (MetricsReloaded's definitions)
 detection   lesion detection by size (ANIMA's rule)
 stacking    chunks stacked per session (Algorithm 1)

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from sclesion.core.errors import InputError
-from sclesion.evaluation.metrics import binary_pair, bounding_box, label_lesions, union_box
+from sclesion.evaluation.lesions import label_lesions
+from sclesion.evaluation.metrics import binary_pair, bounding_box, union_box
 
 #: Components smaller than this (mm^3) are ignored, in the reference and in the prediction.
 MIN_VOLUME_MM3: float = 3.0

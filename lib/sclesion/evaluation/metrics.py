@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from sclesion.evaluation.lesions import label_lesions
 from sclesion.core.errors import InputError
 
 #: Metric columns, in the order of the paper's tables.
@@ -305,12 +306,6 @@ class LesionMatch:
     tp: int
     fn: int
     fp: int
-
-
-def label_lesions(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Connected components of a mask by 6-connectivity (faces only), labelled 1..n in raster order."""
-    labels, n = ndimage.label(_as_bool(mask))
-    return labels, int(n)
 
 
 def match_lesions(pred: np.ndarray, ref: np.ndarray, min_overlap: float = MIN_LESION_OVERLAP) -> LesionMatch:

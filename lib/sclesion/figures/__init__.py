@@ -2,6 +2,8 @@
 
 Modules
 -------
-slices          axial slices and sagittal maximum-intensity projections with mask overlays
-distributions   rainclouds, detection-rate bars, lesion-volume histograms
+slices          the axial-slice and sagittal MIP renderers, the slice picker, and panels built on them
+distributions   rainclouds, detection-rate bars, lesion-volume histograms, the qualitative panel
+flowchart       the cohort's flowchart (patients and images per site into training and testing)
+widgets         the interactive slice browser (ipywidgets)
 """

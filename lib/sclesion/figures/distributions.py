@@ -10,6 +10,7 @@ the cell's result) with labelled axes and units. Colours come from seaborn's col
   lesions on each bar (paper Fig 7, Fig 8).
 - :func:`volume_histograms`: lesion volumes per chunk on a log axis, detected and missed lesions stacked
   (paper Fig 8).
+- :func:`plot_lesion_volumes`: lesion volumes per site and split on a log axis (paper Fig 3).
 - :func:`qualitative_panel`: axial slices with the reference and predicted contours.
 """
 
@@ -27,11 +28,18 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from matplotlib.ticker import MaxNLocator
+
 from sclesion.core.errors import InputError
+from sclesion.data.split import in_study_order
 from sclesion.evaluation.stats import GROUP_SEPARATOR, stars
+from sclesion.figures.slices import TEXT_WIDTH_IN, draw_axial_slice, most_informative_slice
 
 #: Names of the chunks (1..3, cranio-caudal).
 CHUNK_NAMES: dict[int, str] = {1: "cervical", 2: "thoracic", 3: "lumbar"}
+
+#: Colour of each split in the cohort's figures.
+SPLIT_COLOURS: dict[str, str] = {"train": "#3b75af", "test": "#d1603d"}
 
 #: Contour colours of the qualitative panel.
 REFERENCE_COLOR, PREDICTION_COLOR = "#1b9e77", "#d95f02"
@@ -168,7 +176,7 @@ def detection_rate_bars(
             bars = ax.bar(positions, heights, width * 0.9, color=colors[level], label=label)
             for bar, n in zip(bars, part["n_lesions"].fillna(0).astype(int)):
                 ax.annotate(f"n={n}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 2),
-                            textcoords="offset points", ha="center", va="bottom", fontsize=7)  # fmt: skip
+                            textcoords="offset points", ha="center", va="bottom", fontsize=8)  # fmt: skip
         ax.set_xticks(range(len(groups)), [str(g) for g in groups])
         ax.set_ylim(0, 112)
         ax.set_ylabel("Detection rate (%)")
@@ -224,6 +232,35 @@ def volume_histograms(lesions: pd.DataFrame, by: str = "chunk", n_bins: int = 20
     return fig
 
 
+def plot_lesion_volumes(volumes: pd.DataFrame, bins_per_decade: int = 6) -> Figure:
+    """Fig 3-like: lesion-volume histograms per site and split, one panel each, log-scaled volume axis.
+
+    ``volumes`` is :func:`sclesion.evaluation.lesions.lesion_volumes`'s table (one row per lesion).
+
+    The paper hid lesions above 400 mm^3 for display; the log axis here shows every lesion.
+    """
+    groups = in_study_order(volumes.assign(site=volumes["site"].fillna("n/a"))[["site", "split"]].drop_duplicates())
+    low = np.log10(max(float(volumes["volume_mm3"].min()), 0.1)) if len(volumes) else 0.0
+    high = np.log10(float(volumes["volume_mm3"].max())) if len(volumes) else 3.0
+    edges = 10 ** np.arange(np.floor(low), np.ceil(high) + 1e-9, 1 / bins_per_decade)
+    n = max(len(groups), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(6.5, 1.25 * n + 1.0), sharex=True, squeeze=False)
+    for ax, group in zip(axes[:, 0], groups.itertuples(index=False)):
+        values = volumes.loc[(volumes["site"].fillna("n/a") == group.site) & (volumes["split"] == group.split),
+                             "volume_mm3"]
+        ax.hist(values, bins=edges, color=SPLIT_COLOURS.get(group.split, "0.5"), edgecolor="white", linewidth=0.5)
+        label = f"{group.site} {group.split} ({len(values)} lesion{'' if len(values) == 1 else 's'})"
+        ax.text(0.99, 0.85, label, transform=ax.transAxes, ha="right", va="top", fontsize=9)
+        ax.set_ylabel("lesions")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[-1, 0].set_xscale("log")
+    axes[-1, 0].set_xlabel("lesion volume (mm$^3$, log scale)")
+    fig.suptitle("Lesion volumes per site and split (6-connected components of the manual masks)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 @dataclass
 class Case:
     """One case of :func:`qualitative_panel`.
@@ -275,20 +312,14 @@ def qualitative_panel(cases: Sequence[Case], field_of_view_mm: float | None = 40
         for ax, case in zip(axes, cases):
             if not (case.image.shape == case.ref.shape == case.pred.shape) or case.image.ndim != 3:
                 raise InputError(f"case {case.title!r}: image, reference and prediction must be 3D of one shape")
-            k = _pick_slice(case) if case.slice_index is None else case.slice_index
-            image, ref, pred = (np.asarray(a[:, :, k], dtype=float).T for a in (case.image, case.ref, case.pred))
-            sx, sy = case.spacing[0], case.spacing[1]
-            extent = (-0.5 * sx, (image.shape[1] - 0.5) * sx, -0.5 * sy, (image.shape[0] - 0.5) * sy)
-            ax.imshow(image, cmap="gray", origin="lower", extent=extent, interpolation="nearest")
-            x_mm, y_mm = np.arange(image.shape[1]) * sx, np.arange(image.shape[0]) * sy
-            for mask, color in ((ref, REFERENCE_COLOR), (pred, PREDICTION_COLOR)):
-                if mask.any() and not mask.all():
-                    ax.contour(x_mm, y_mm, mask, levels=[0.5], colors=[color], linewidths=1.2)
+            k = most_informative_slice((case.ref, case.pred), case.image.shape[2]) if case.slice_index is None \
+                else case.slice_index
+            x_mm, y_mm = draw_axial_slice(ax, case.image, k, case.spacing,
+                                          ((case.ref, REFERENCE_COLOR), (case.pred, PREDICTION_COLOR)))
             if field_of_view_mm:
-                _zoom(ax, ref + pred, x_mm, y_mm, field_of_view_mm)
+                both = np.asarray(case.ref[:, :, k], dtype=float).T + np.asarray(case.pred[:, :, k], dtype=float).T
+                _zoom(ax, both, x_mm, y_mm, field_of_view_mm)
             ax.set_title(f"{case.title}\naxial slice {k}")
-            ax.set_xlabel("R → L (mm)")
-            ax.set_ylabel("P → A (mm)")
         handles = [Line2D([], [], color=REFERENCE_COLOR, label="reference"),
                    Line2D([], [], color=PREDICTION_COLOR, label="prediction")]  # fmt: skip
         fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False)
@@ -300,8 +331,10 @@ def qualitative_panel(cases: Sequence[Case], field_of_view_mm: float | None = 40
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:
-    """A pyplot figure, closed at once: it displays as a cell result without pyplot showing it again."""
-    fig = plt.figure(figsize=size)
+    """A pyplot figure, closed at once: it displays as a cell result without pyplot showing it again.
+
+    Never wider than the book's text column (:data:`sclesion.figures.slices.TEXT_WIDTH_IN`)."""
+    fig = plt.figure(figsize=(min(size[0], TEXT_WIDTH_IN), size[1]))
     plt.close(fig)
     return fig
 
@@ -369,14 +402,6 @@ def _brackets(ax, brackets: pd.DataFrame, centers: dict, alpha: float) -> None:
     ax.set_ylim(low, high + step * (len(shown) + 0.5))
     ax.set_yticks([t for t in ax.get_yticks() if low <= t <= high])  # no value ticks beside the brackets
     ax.spines["left"].set_bounds(low, high)
-
-
-def _pick_slice(case: Case) -> int:
-    for mask in (case.ref, case.pred):
-        per_slice = np.count_nonzero(np.asarray(mask).reshape(-1, mask.shape[2]), axis=0)
-        if per_slice.any():
-            return int(per_slice.argmax())
-    return case.image.shape[2] // 2
 
 
 def _zoom(ax, masks: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, side_mm: float) -> None:

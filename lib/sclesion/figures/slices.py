@@ -1,28 +1,158 @@
-"""Figure panels for whole-spine images: a mid-sagittal slice with a lesion maximum-intensity projection,
-an axial slice through a lesion, and the ramp weights of a stitch.
+"""Slice views of whole-spine images: the one axial-slice renderer, the one sagittal MIP renderer, the one
+"most informative slice" picker, and the panels built on them.
 
-Every panel takes nibabel images (any orientation; they are shown in RPI, i.e. nibabel axis codes L, A, S:
-axis 0 right->left, 1 posterior->anterior, 2 inferior->superior) and draws on a matplotlib ``Axes`` with axes
-in mm. Several images can share one sagittal ``Axes``: each is placed at its world position (e.g. the chunks
-of a session, optionally pulled apart along S-I with ``z_shift_mm`` so that their overlaps stay visible).
+Every array here is in RPI (nibabel axis codes L, A, S: axis 0 right->left, 1 posterior->anterior, 2
+inferior->superior); images in other orientations are reoriented first. Axes are in mm.
+
+- :func:`most_informative_slice`: the axial slice to show (most lesion, else most cord, else the middle).
+- :func:`draw_axial_slice`: an axial slice in grey with mask contours, radiological view (the patient's right
+  on the viewer's left, anterior up). Used by :func:`axial_lesion_panel` (nibabel images), :func:`plot_axial`
+  (a dataset row), the slice browser (:mod:`sclesion.figures.widgets`) and the qualitative panel
+  (:func:`sclesion.figures.distributions.qualitative_panel`).
+- :func:`draw_sagittal_mip`: a sagittal plane in grey with the lesion maximum-intensity projection (MIP) in
+  red, anterior on the left, superior up. Used by :func:`sagittal_mip_panel` (an image's own voxel plane, several
+  images sharing one ``Axes`` at their world positions, optionally pulled apart along S-I) and
+  :func:`draw_sagittal` (a :class:`SagittalView`: several volumes resampled onto one world plane).
+- :func:`ramp_weights_plot`: the ramp weights of a stitch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import nibabel as nib
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import affines_match, to_rpi, voxel_sizes
+from sclesion.core.nifti import affines_match, load_image, load_mask, to_rpi, voxel_sizes, voxel_sizes_rpi
 
 #: Colour of lesions (MIP and contours) and of the cord contour.
 LESION_COLOUR = "red"
 CORD_COLOUR = "cyan"
 
+#: Width (inches) of the book's text column: no figure is wider.
+TEXT_WIDTH_IN = 7.5
+
+#: How far apart (mm, along S-I) the chunks of a session are drawn so that their overlaps stay visible.
+PULL_APART_MM = 25.0
+
 _WORLD_AXES = ("x, R-L", "y, A-P", "z, S-I")
+
+
+# --- the picker and the two renderers ---------------------------------------------------------------------
+
+
+def most_informative_slice(masks: Sequence[np.ndarray | None], n_slices: int) -> int:
+    """Axial index (RPI axis 2) with the most voxels of the first non-empty mask, else the middle slice.
+
+    Parameters
+    ----------
+    masks : sequence of numpy.ndarray or None
+        3D masks in order of preference, e.g. ``(lesion, cord)`` or ``(reference, prediction)``; nonzero =
+        inside; None entries are skipped.
+    n_slices : int
+        Number of axial slices (for the fallback, ``n_slices // 2``).
+    """
+    for mask in masks:
+        if mask is not None and np.any(mask):
+            return int(np.argmax(np.count_nonzero(np.asarray(mask), axis=(0, 1))))
+    return n_slices // 2
+
+
+def draw_axial_slice(
+    ax: Axes,
+    image: np.ndarray,
+    k: int,
+    spacing_mm: Sequence[float],
+    contours: Sequence[tuple[np.ndarray | None, str]] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw axial slice ``k`` of an RPI image in grey with the outline of each mask (radiological view).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    image : numpy.ndarray
+        3D image in RPI.
+    k : int
+        Axial index (RPI axis 2).
+    spacing_mm : sequence of float
+        Voxel size (mm) along RPI axes 0 and 1 (a third value is ignored).
+    contours : sequence of (mask, colour)
+        3D masks on the image's grid, outlined at 0.5 in the given colour (None or empty/full slices skipped).
+
+    Returns
+    -------
+    (x_mm, y_mm) : numpy.ndarray
+        Voxel-centre positions (mm) along the slice's x (R->L) and y (P->A) axes, e.g. to zoom.
+    """
+    vx, vy = float(spacing_mm[0]), float(spacing_mm[1])
+    nx, ny = image.shape[:2]
+    ax.imshow(np.asarray(image[:, :, k], dtype=float).T, cmap="gray", origin="lower", interpolation="nearest",
+              extent=(-0.5 * vx, (nx - 0.5) * vx, -0.5 * vy, (ny - 0.5) * vy))
+    x_mm, y_mm = np.arange(nx) * vx, np.arange(ny) * vy
+    for mask, colour in contours:
+        if mask is None:
+            continue
+        plane = np.asarray(mask[:, :, k], dtype=float).T
+        if plane.any() and not plane.all():
+            ax.contour(x_mm, y_mm, plane, levels=[0.5], colors=[colour], linewidths=1.2)
+    ax.set_aspect("equal")
+    ax.set_xlabel("R → L (mm)")
+    ax.set_ylabel("P → A (mm)")
+    return x_mm, y_mm
+
+
+def draw_sagittal_mip(
+    ax: Axes,
+    plane: np.ndarray,
+    lesion_mip: np.ndarray | None,
+    extent: tuple[float, float, float, float],
+    vmax: float,
+) -> None:
+    """Draw a sagittal plane in grey and a lesion MIP in red; anterior on the left, superior up (mm).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Several planes may share it (each at its own extent); the A-P axis stays inverted.
+    plane : numpy.ndarray
+        Shape ``(n_ap, n_si)``: intensities along P->A (rows) and I->S (columns); NaN = no data (black).
+    lesion_mip : numpy.ndarray or None
+        Shape ``(n_ap, n_si)``, nonzero where a lesion lies somewhere along R-L.
+    extent : (ap_low, ap_high, si_low, si_high)
+        World A-P and S-I span of the plane (mm, outer edges).
+    vmax : float
+        Grey level shown white.
+    """
+    ax.imshow(np.ma.masked_invalid(np.asarray(plane, dtype=float).T), cmap="gray", origin="lower", extent=extent,
+              vmin=0.0, vmax=vmax, interpolation="nearest")
+    if lesion_mip is not None and np.any(lesion_mip):
+        mip = np.asarray(lesion_mip).T > 0
+        ax.imshow(np.ma.masked_where(~mip, mip), cmap=ListedColormap([LESION_COLOUR]), origin="lower", extent=extent,
+                  vmin=0, vmax=1, interpolation="nearest")
+    low, high = sorted(ax.get_xlim())
+    ax.set_xlim(high, low)  # anterior on the left (idempotent when several planes share the axes)
+    ax.set_aspect("equal")
+    ax.set_facecolor("black")
+    ax.set_xlabel("A-P position (mm)")
+    ax.set_ylabel("S-I position (mm)")
+
+
+def cord_plane_mm(cord_mask: nib.Nifti1Image) -> float:
+    """World x (mm) of the centre of mass of a cord mask's voxels: the sagittal plane through the cord."""
+    voxels = np.argwhere(np.asarray(cord_mask.dataobj) > 0)
+    return float(_world(voxels, cord_mask.affine)[:, 0].mean())
+
+
+# --- panels of nibabel images (an image's own voxel planes) -----------------------------------------------
 
 
 def sagittal_mip_panel(
@@ -62,23 +192,12 @@ def sagittal_mip_panel(
     data, affine = _rpi(image)
     lesion = _rpi_mask(lesion_mask, image, data.shape)
     if ax is None:
-        _, ax = plt.subplots(figsize=(3.0, 8.0))
+        _, ax = plt.subplots(figsize=(3.0, 7.5))
     i = _sagittal_index(affine, data.shape, x_mm)
     extent = _extent(affine, data.shape, (1, 2), fixed=i, shift=(0.0, z_shift_mm))
     if vmax is None:
-        positive = data[data > 0]
-        vmax = float(np.percentile(positive, 99.5)) if positive.size else 1.0
-    ax.imshow(data[i].T, cmap="gray", origin="lower", extent=extent, vmin=0.0, vmax=vmax, interpolation="nearest")
-    if lesion is not None and lesion.any():
-        mip = lesion.max(axis=0).T > 0
-        ax.imshow(np.ma.masked_where(~mip, mip), cmap=ListedColormap([LESION_COLOUR]), origin="lower", extent=extent,
-                  vmin=0, vmax=1, interpolation="nearest")
-    low, high = sorted(ax.get_xlim())
-    ax.set_xlim(high, low)  # anterior on the left (idempotent when several images share the axes)
-    ax.set_aspect("equal")
-    ax.set_facecolor("black")
-    ax.set_xlabel("A-P position (mm)")
-    ax.set_ylabel("S-I position (mm)")
+        vmax = _white_level(data)
+    draw_sagittal_mip(ax, data[i], None if lesion is None else lesion.max(axis=0), extent, vmax)
     if title:
         ax.set_title(title, fontsize=9)
     return ax
@@ -92,10 +211,7 @@ def axial_lesion_panel(
     k: int | None = None,
     title: str | None = None,
 ) -> tuple[Axes, int]:
-    """Axial slice with the cord (cyan) and lesion (red) contours (paper Fig 2C).
-
-    Radiological view: the patient's right on the viewer's left, anterior up; axes in mm from the slice's
-    first voxel.
+    """Axial slice with the cord (cyan) and lesion (red) contours (paper Fig 2C); see :func:`draw_axial_slice`.
 
     Parameters
     ----------
@@ -104,8 +220,8 @@ def axial_lesion_panel(
         Masks on the image's grid.
     ax : matplotlib Axes, optional
     k : int, optional
-        Axial slice index in RPI order (0 = most inferior); default the slice with the most lesion voxels,
-        else the most cord voxels, else the middle one.
+        Axial slice index in RPI order (0 = most inferior); default :func:`most_informative_slice` of
+        (lesion, cord).
     title : str, optional
         Axes title (the slice index is appended).
 
@@ -118,30 +234,153 @@ def axial_lesion_panel(
     lesion = _rpi_mask(lesion_mask, image, data.shape)
     cord = _rpi_mask(cord_mask, image, data.shape)
     if k is None:
-        k = busiest_slice(lesion, cord, data.shape[2])
+        k = most_informative_slice((lesion, cord), data.shape[2])
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.0, 4.0))
-    vx, vy = voxel_sizes(affine)[:2]
-    nx, ny = data.shape[:2]
-    ax.imshow(data[:, :, k].T, cmap="gray", origin="lower", interpolation="nearest",
-              extent=(-0.5 * vx, (nx - 0.5) * vx, -0.5 * vy, (ny - 0.5) * vy))
-    x, y = np.arange(nx) * vx, np.arange(ny) * vy
-    for mask, colour in ((cord, CORD_COLOUR), (lesion, LESION_COLOUR)):
-        if mask is not None and mask[:, :, k].any():
-            ax.contour(x, y, mask[:, :, k].T.astype(float), levels=[0.5], colors=colour, linewidths=1.2)
-    ax.set_aspect("equal")
-    ax.set_xlabel("R -> L (mm)")
-    ax.set_ylabel("P -> A (mm)")
+        _, ax = plt.subplots(figsize=(3.5, 3.5))
+    draw_axial_slice(ax, data, k, voxel_sizes(affine), ((cord, CORD_COLOUR), (lesion, LESION_COLOUR)))
     ax.set_title(f"{title + ', ' if title else ''}slice {k}", fontsize=9)
     return ax, int(k)
 
 
-def busiest_slice(lesion: np.ndarray | None, cord: np.ndarray | None, n_slices: int) -> int:
-    """Axial index (last axis) with the most lesion voxels, else the most cord voxels, else the middle one."""
-    for mask in (lesion, cord):
-        if mask is not None and mask.any():
-            return int(np.argmax(mask.sum(axis=(0, 1))))
-    return n_slices // 2
+# --- several volumes on one world plane (paper Fig 2A) -----------------------------------------------------
+
+
+@dataclass
+class SagittalView:
+    """A mid-sagittal slice and the lesion maximum-intensity projection on a world-space (A-P, S-I) grid.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        Shape ``(n_ap, n_si)``; intensities scaled to [0, 1] per source volume; NaN outside every volume.
+    lesion_mip : numpy.ndarray
+        Shape ``(n_ap, n_si)``, bool: a lesion voxel somewhere along the R-L line through this point.
+    ap_mm, si_mm : numpy.ndarray
+        World y (posterior->anterior) and z (inferior->superior) coordinates of the grid, mm.
+    x_mm : float
+        World x (R-L) of the sagittal plane, mm.
+    """
+
+    image: np.ndarray
+    lesion_mip: np.ndarray
+    ap_mm: np.ndarray
+    si_mm: np.ndarray
+    x_mm: float
+
+
+def sagittal_view(volumes: list[tuple[Path, Path | None, Path | None]]) -> SagittalView:
+    """Place one or more volumes (whole-spine image, or the chunks of a session) on one sagittal plane.
+
+    The plane is the world x of the cord's centre of mass (or of the volumes' centres without cord masks).
+    Each volume is sampled there by nearest neighbour on a grid with the finest A-P and S-I spacing of the
+    inputs; later volumes overwrite earlier ones where chunks overlap. The lesion MIP is taken along each
+    volume's R-L voxel axis, then placed the same way.
+
+    Parameters
+    ----------
+    volumes : list of (image, cord, lesion) paths
+        ``cord`` and ``lesion`` may be None.
+    """
+    loaded = []
+    for image_path, cord_path, lesion_path in volumes:
+        data, affine = to_rpi(*load_image(image_path))
+        cord = to_rpi(*load_mask(cord_path))[0] if cord_path else None
+        lesion = to_rpi(*load_mask(lesion_path))[0] if lesion_path else None
+        loaded.append((data, affine, cord, lesion))
+    corners = np.concatenate([_corners(d.shape, a) for d, a, _, _ in loaded])
+    cords = [(c, a) for _, a, c, _ in loaded if c is not None and c.any()]
+    if cords:
+        points = np.concatenate([_world(np.argwhere(c), a) for c, a in cords])
+        x_mm = float(points[:, 0].mean())
+    else:
+        x_mm = float(np.mean([_world(np.array([np.array(d.shape) / 2 - 0.5]), a)[0, 0] for d, a, _, _ in loaded]))
+    step_ap = min(voxel_sizes_rpi(a)[1] for _, a, _, _ in loaded)
+    step_si = min(voxel_sizes_rpi(a)[2] for _, a, _, _ in loaded)
+    ap = np.arange(corners[:, 1].min() + step_ap / 2, corners[:, 1].max(), step_ap)  # sample centres
+    si = np.arange(corners[:, 2].min() + step_si / 2, corners[:, 2].max(), step_si)
+    grid = np.stack(np.meshgrid(ap, si, indexing="ij"), axis=-1).reshape(-1, 2)
+    world = np.column_stack([np.full(len(grid), x_mm), grid, np.ones(len(grid))])
+    image = np.full(len(grid), np.nan)
+    mip = np.zeros(len(grid), bool)
+    for data, affine, _, lesion in loaded:
+        ijk = np.rint((np.linalg.inv(affine) @ world.T)[:3].T).astype(int)
+        inside = np.all((ijk >= 0) & (ijk < data.shape), axis=1)
+        i, j, k = ijk[inside].T
+        image[inside] = np.clip(data[i, j, k] / _white_level(data), 0, 1)
+        if lesion is not None:
+            mip[inside] |= lesion.max(axis=0)[j, k] > 0
+    shape = (len(ap), len(si))
+    return SagittalView(image.reshape(shape), mip.reshape(shape), ap, si, x_mm)
+
+
+def draw_sagittal(ax: Axes, view: SagittalView, title: str = "") -> None:
+    """Draw a :class:`SagittalView` on ``ax`` with :func:`draw_sagittal_mip` (slice grey, lesion MIP red)."""
+    half_ap = 0.5 * (view.ap_mm[1] - view.ap_mm[0]) if len(view.ap_mm) > 1 else 0.5
+    half_si = 0.5 * (view.si_mm[1] - view.si_mm[0]) if len(view.si_mm) > 1 else 0.5
+    extent = (view.ap_mm[0] - half_ap, view.ap_mm[-1] + half_ap, view.si_mm[0] - half_si, view.si_mm[-1] + half_si)
+    draw_sagittal_mip(ax, view.image, view.lesion_mip, extent, vmax=1.0)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
+    ax.set_title(title or f"mid-sagittal slice (x = {view.x_mm:.1f} mm)\nlesion MIP in red", fontsize=9)
+
+
+def plot_sagittal(views: SagittalView | list[SagittalView], titles: str | list[str] = "") -> Figure:
+    """Fig 2A-like: one panel per view (e.g. the chunks placed in world space, and the ground truth)."""
+    views = [views] if isinstance(views, SagittalView) else list(views)
+    titles = [titles] * len(views) if isinstance(titles, str) else list(titles)
+    height = 7.5
+    widths = [height * np.ptp(v.ap_mm) / max(np.ptp(v.si_mm), 1.0) for v in views]
+    width = min(TEXT_WIDTH_IN, max(4.0, sum(widths) + 2.2 * len(views)))
+    fig, axes = plt.subplots(1, len(views), figsize=(width, height), sharey=True, squeeze=False)
+    for ax, view, title in zip(axes[0], views, titles):
+        draw_sagittal(ax, view, title)
+    for ax in axes[0, 1:]:
+        ax.set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+# --- a dataset row -------------------------------------------------------------------------------------
+
+
+def load_rpi(row) -> dict[str, np.ndarray | None]:
+    """Image, cord and lesion of a dataset row in RPI orientation, with voxel sizes (mm).
+
+    Returns
+    -------
+    dict
+        ``image`` (float32), ``cord`` and ``lesion`` (uint8 or None), ``voxel_mm`` (R-L, P-A, I-S).
+    """
+    image, affine = to_rpi(*load_image(row.image))
+    out = {"image": image, "voxel_mm": voxel_sizes_rpi(affine), "cord": None, "lesion": None}
+    for kind in ("cord", "lesion"):
+        path = getattr(row, kind)
+        if path is not None and not pd.isna(path):
+            out[kind] = to_rpi(*load_mask(path))[0]
+    return out
+
+
+def volume_slice(volume: dict) -> int:
+    """:func:`most_informative_slice` of a :func:`load_rpi` volume (lesion, then cord)."""
+    return most_informative_slice((volume.get("lesion"), volume.get("cord")), volume["image"].shape[2])
+
+
+def draw_volume(ax: Axes, volume: dict, k: int) -> None:
+    """Axial slice ``k`` of a :func:`load_rpi` volume with its cord (cyan) and lesion (red) outlines."""
+    draw_axial_slice(ax, volume["image"], k, volume["voxel_mm"],
+                     ((volume.get("cord"), CORD_COLOUR), (volume.get("lesion"), LESION_COLOUR)))
+
+
+def plot_axial(volume: dict, k: int | None = None, title: str = "") -> Figure:
+    """A static axial panel of a :func:`load_rpi` volume; ``k`` defaults to :func:`volume_slice`."""
+    k = volume_slice(volume) if k is None else k
+    fig, ax = plt.subplots(figsize=(4.0, 4.0))
+    draw_volume(ax, volume, k)
+    ax.set_title(f"{title} slice {k}".strip(), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --- stitching ------------------------------------------------------------------------------------------
 
 
 def ramp_weights_plot(result, ax: Axes | None = None, labels: list[str] | None = None) -> Axes:
@@ -230,3 +469,19 @@ def _extent(affine, shape, axes: tuple[int, int], fixed: int, shift: tuple[float
     corners = np.array(corners)
     first, second = corners[:, axes[0]], corners[:, axes[1]]  # RPI axes 1, 2 run along world y, z
     return (first.min() + shift[0], first.max() + shift[0], second.min() + shift[1], second.max() + shift[1])
+
+
+def _white_level(data: np.ndarray) -> float:
+    """Grey level shown white: the 99.5th percentile of the positive voxels (1 without any)."""
+    positive = data[data > 0]
+    return float(np.percentile(positive, 99.5)) if positive.size else 1.0
+
+
+def _corners(shape, affine) -> np.ndarray:
+    ranges = [(-0.5, n - 0.5) for n in shape[:3]]
+    corners = np.array(np.meshgrid(*ranges, indexing="ij")).reshape(3, -1).T
+    return _world(corners, affine)
+
+
+def _world(ijk: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    return ijk @ affine[:3, :3].T + affine[:3, 3]

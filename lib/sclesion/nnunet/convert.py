@@ -34,6 +34,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sclesion.core.atomic import clean_stale_temporaries, save_nifti, write_text
+from sclesion.core.conventions import cord_region, lesion_region
 from sclesion.core.names import split_extension
 from sclesion.data.bids import discover
 from sclesion.core.errors import InputError
@@ -82,9 +83,8 @@ def region_label_map(cord: np.ndarray, lesion: np.ndarray) -> np.ndarray:
     numpy.ndarray
         uint8, same shape: 2 where ``lesion > 0.5``, else 1 where ``cord + lesion > 0.5``, else 0.
     """
-    lesion_in = np.asarray(lesion, dtype=np.float32) > 0.5
-    cord_in = (np.asarray(cord, dtype=np.float32) + np.asarray(lesion, dtype=np.float32)) > 0.5
-    out = cord_in.astype(np.uint8)
+    lesion_in = lesion_region(lesion)
+    out = cord_region(cord, lesion).astype(np.uint8)
     out[lesion_in] = 2
     return out
 

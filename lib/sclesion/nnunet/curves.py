@@ -66,12 +66,12 @@ def grid_curves(jobs: list) -> pd.DataFrame:
     return table[["dataset", "configuration", "fold"] + CURVE_COLUMNS]
 
 
-def plot_curves(curves: pd.DataFrame, ncols: int = 3) -> plt.Figure:
+def plot_curves(curves: pd.DataFrame, ncols: int = 2) -> plt.Figure:
     """One panel per model (dataset x configuration x fold): losses (left axis) and pseudo Dice of cord
-    and lesion (right axis, 0-1) against the epoch."""
+    and lesion (right axis, 0-1) against the epoch; at most 7.5 in wide (the book's text column)."""
     models = list(curves.groupby(["dataset", "configuration", "fold"], sort=False))
     nrows = max(1, int(np.ceil(len(models) / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.1 * nrows), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(7.5, 3.75 * ncols), 3.0 * nrows), squeeze=False, sharex=True)
     for ax in axes.flat[len(models):]:
         ax.set_visible(False)
     lines = []
@@ -85,9 +85,9 @@ def plot_curves(curves: pd.DataFrame, ncols: int = 3) -> plt.Figure:
         dice.plot(part["epoch"], part["pseudo_dice_lesion"], color="tab:red", label="pseudo Dice, lesion", **style)
         dice.set_ylim(0, 1)
         dice.set_ylabel("pseudo Dice")
-        ax.set_title(f"{dataset}, {configuration}, fold {fold}", fontsize=10)
+        ax.set_title(f"{dataset}, {configuration}, fold {fold}", fontsize=9)
         ax.set_xlabel("epoch")
         lines = lines or ax.get_lines() + dice.get_lines()
-    fig.legend(lines, [line.get_label() for line in lines], loc="lower center", ncol=4, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.legend(lines, [line.get_label() for line in lines], loc="lower center", ncol=2, frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0.1 if nrows == 1 else 0.06, 1, 1))
     return fig

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from sclesion.core.errors import InputError
-from sclesion.core.paths import manifest_dir
+from sclesion.data import paper as paper_tables
 
 #: Name of the configuration whose patch covers the whole superior-inferior extent.
 FULL_SI = "3d_fullres_fullSI"
@@ -141,15 +141,10 @@ def plans_table(plans: dict, variant: str = "", configurations: tuple[str, ...] 
     return pd.DataFrame(rows, columns=TABLE_A1_COLUMNS)
 
 
-def paper_table_a1() -> pd.DataFrame:
-    """The paper's Table A1 (``data_manifest/paper/tableA1_nnunet_plans.csv``)."""
-    return pd.read_csv(manifest_dir() / "paper" / "tableA1_nnunet_plans.csv", dtype=str)
-
-
 def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
     """Our plans table and Table A1 side by side: one row per (variant, configuration), columns
     ``<field>`` (ours) and ``<field>_paper``."""
-    paper = paper_table_a1() if paper is None else paper
+    paper = paper_tables.table_a1() if paper is None else paper
     ours = ours.astype({c: str for c in TABLE_A1_COLUMNS})
     merged = ours.merge(paper, on=["variant", "configuration"], how="left", suffixes=("", "_paper"))
     fields = [c for c in TABLE_A1_COLUMNS if c not in ("variant", "configuration")]

@@ -37,19 +37,17 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sclesion.core.atomic import clean_stale_temporaries, save_nifti, write_text
+from sclesion.core.conventions import REGION_THRESHOLD, STRAIGHT_FOV_HALF_WIDTH_MM
 from sclesion.core.errors import InputError
+from sclesion.core.names import split_extension
 from sclesion.core.nifti import load_checked, validate_mask_against
 from sclesion.core.provenance import OutputSet
 from sclesion.core.workers import check_jobs, process_pool
-from sclesion.core.names import split_extension
 from sclesion.data.bids import LABEL_SUFFIXES, bids_root_of, discover
 from sclesion.preprocessing.stitching.bids import stitch_dataset, stitched_paths, write_dataset_files
-from sclesion.preprocessing.straightening.straighten import check_fov, straighten
+from sclesion.preprocessing.straightening.straighten import Straightening, check_fov, load_straightening, straighten
 
 VARIANTS: tuple[str, ...] = ("chunks_native", "stitched_native", "chunks_straightened", "stitched_straightened")
-
-#: Half width of the straight in-plane field of view (mm), as in SCT.
-FOV_MM = 35.0
 
 
 @dataclass(frozen=True)
@@ -151,6 +149,25 @@ def inverse_warp(straight_image: str | Path) -> tuple[Path, Path]:
     return sidecar.with_name(f"{stem}_from-straight_to-native_xfm.nii.gz"), native
 
 
+def read_straightening(straight_image: str | Path, cord_mask: str | Path) -> Straightening:
+    """The :class:`~sclesion.preprocessing.straightening.straighten.Straightening` of a straightened variant's
+    image, from the fields kept beside it (nothing is straightened again).
+
+    Parameters
+    ----------
+    straight_image : str or Path
+        An image of a straightened variant.
+    cord_mask : str or Path
+        The native cord mask it was straightened along (the dataset's, or the stitched native variant's).
+    """
+    straight_image = Path(straight_image)
+    backward, native = inverse_warp(straight_image)
+    sidecar = json.loads(backward.with_name(backward.name.replace(".nii.gz", ".json")).read_text())
+    forward = backward.with_name(backward.name.replace("from-straight_to-native", "from-native_to-straight"))
+    fov_mm = float(sidecar.get("FieldOfViewHalfWidthMM", STRAIGHT_FOV_HALF_WIDTH_MM))
+    return load_straightening(straight_image, forward, backward, native, cord_mask, fov_mm=fov_mm)
+
+
 def plan_jobs(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, variants: tuple[str, ...]) -> list[Job]:
     """List the straightening jobs of the requested variants from a :func:`sclesion.data.bids.discover` table.
 
@@ -174,7 +191,7 @@ def plan_jobs(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, variants: 
     return jobs
 
 
-def run_job(job: Job, fov_mm: float = FOV_MM) -> str:
+def run_job(job: Job, fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM) -> str:
     """Build one output of a variant; return ``"skipped"`` if it was up to date, else ``"built"``."""
     outputs = job.output_set(fov_mm)
     if outputs.up_to_date():
@@ -186,9 +203,9 @@ def run_job(job: Job, fov_mm: float = FOV_MM) -> str:
     with outputs.writing():
         save_nifti(result.image, job.out_image)
         for kind, mask in (("cord", cord), ("lesion", lesion)):
-            save_nifti(result.to_straight(mask, interp="linear", threshold=0.5), labels[kind])
-        save_nifti(result.curved_to_straight, job.derivative("warps", "from-native_to-straight_xfm.nii.gz"))
-        save_nifti(result.straight_to_curved, job.derivative("warps", "from-straight_to-native_xfm.nii.gz"))
+            save_nifti(result.to_straight(mask, interp="linear", threshold=REGION_THRESHOLD), labels[kind])
+        save_nifti(result.native_to_straight, job.derivative("warps", "from-native_to-straight_xfm.nii.gz"))
+        save_nifti(result.straight_to_native, job.derivative("warps", "from-straight_to-native_xfm.nii.gz"))
         write_text(json.dumps({"NativeImage": str(job.source.resolve()), "FieldOfViewHalfWidthMM": fov_mm},
                               indent=2) + "\n", job.marker)
     return "built"
@@ -215,7 +232,7 @@ def build_variants(
     work_dir: str | Path,
     variants: tuple[str, ...] = VARIANTS,
     sites: tuple[str, ...] | None = ("TUM",),
-    fov_mm: float = FOV_MM,
+    fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM,
     n_jobs: int = 1,
     progress: bool = True,
 ) -> pd.DataFrame:

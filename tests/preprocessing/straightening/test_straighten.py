@@ -14,11 +14,11 @@ from sclesion.preprocessing.straightening.centerline import fit_centerline, slic
 from sclesion.cli.main import main
 from sclesion.data.phantoms import Lesion, render_phantom, s_curve
 from sclesion.core.errors import InputError
-from sclesion.preprocessing.straightening.straighten import straighten, straighten_files
+from sclesion.preprocessing.straightening.straighten import load_straightening, straighten, straighten_files
+from sclesion.evaluation.metrics import dice
 from sclesion.preprocessing.straightening.qc import (
     assess_straightening,
     centerline_error_mm,
-    dice,
     lesion_volume_changes,
     round_trip_dice,
     straight_cord_profile,
@@ -157,7 +157,7 @@ def test_vertical_tube_is_shifted_in_plane(vertical):
     assert st.image.shape == (21, 21, len(st.grid.slice_s))
     assert st.grid.spacing == pytest.approx((1.0, 1.0, 2.0))
     # Native voxel (i, j, k) has straight coordinates u = x - centre x, v = y - centre y, s = z - z_first.
-    positions = field_positions(st.straight_to_curved)
+    positions = field_positions(st.straight_to_native)
     world = vertical.image.affine @ [20, 18, 12, 1]
     z_first = st.centerline.points[0, 2]
     expected = st.grid.origin + [world[0] - centre[0], world[1] - centre[1], world[2] - z_first]
@@ -194,12 +194,12 @@ def test_fields_invert_each_other(curved, curved_result):
     # (forward field, interpolated).
     cord = np.argwhere(np.asanyarray(curved.cord.dataobj) > 0)
     native_world = cord @ curved.cord.affine[:3, :3].T + curved.cord.affine[:3, 3]
-    straight_world = field_positions(st.straight_to_curved)[tuple(cord.T)]
+    straight_world = field_positions(st.straight_to_native)[tuple(cord.T)]
     s = straight_world[:, 2] - st.grid.origin[2]
     within = (s >= 0) & (s <= st.centerline.length)
     assert within.mean() > 0.9
     native_world, straight_world = native_world[within], straight_world[within]
-    forward = field_positions(st.curved_to_straight)
+    forward = field_positions(st.native_to_straight)
     back = np.column_stack([sample(forward[..., axis], st.image.affine, straight_world, order=1) for axis in range(3)])
     assert np.abs(back - native_world).max() < 0.05
 
@@ -236,15 +236,15 @@ def test_orientation_does_not_change_the_result(curved, curved_result):
     cord = nib.Nifti1Image(np.asanyarray(curved.cord.dataobj)[:, ::-1], affine)
     st = straighten(image, cord)
     np.testing.assert_allclose(np.asanyarray(st.image.dataobj), np.asanyarray(curved_result.image.dataobj), atol=1e-4)
-    np.testing.assert_allclose(field_positions(st.straight_to_curved)[:, ::-1],
-                               field_positions(curved_result.straight_to_curved), atol=1e-3)
+    np.testing.assert_allclose(field_positions(st.straight_to_native)[:, ::-1],
+                               field_positions(curved_result.straight_to_native), atol=1e-3)
 
 
 def test_deterministic(curved, curved_result):
     again = straighten(curved.image, curved.cord)
     np.testing.assert_array_equal(np.asanyarray(again.image.dataobj), np.asanyarray(curved_result.image.dataobj))
-    np.testing.assert_array_equal(np.asanyarray(again.straight_to_curved.dataobj),
-                                  np.asanyarray(curved_result.straight_to_curved.dataobj))
+    np.testing.assert_array_equal(np.asanyarray(again.straight_to_native.dataobj),
+                                  np.asanyarray(curved_result.straight_to_native.dataobj))
 
 
 def test_lesions_grow_on_the_concave_side_and_shrink_on_the_convex_side():
@@ -385,3 +385,21 @@ def test_smoke_session_against_ground_truth(smoke_bids):
         assert summary["round_trip_pipeline"] >= 0.95
         large = lesions[lesions["volume_native_mm3"] >= 10]
         assert ((large["ratio_soft"] - 1).abs() <= 0.1).all()
+
+
+def test_load_straightening_reads_back_what_straighten_files_wrote(tilted_files, tmp_path):
+    written = straighten_files(tilted_files["image"], tilted_files["cord"], tmp_path / "out", fov_mm=12.0)
+    loaded = load_straightening(written.image, written.native_to_straight, written.straight_to_native,
+                                tilted_files["image"], tilted_files["cord"], fov_mm=12.0)
+    fresh = straighten(nib.load(tilted_files["image"]), nib.load(tilted_files["cord"]), fov_mm=12.0)
+    assert loaded.grid.shape == fresh.grid.shape
+    np.testing.assert_allclose(loaded.centerline.points, fresh.centerline.points)
+    for name in ("native_to_straight", "straight_to_native"):
+        np.testing.assert_array_equal(np.asanyarray(getattr(loaded, name).dataobj),
+                                      np.asanyarray(getattr(fresh, name).dataobj))
+    cord = nib.load(tilted_files["cord"])
+    same = [np.asanyarray(st.to_straight(cord, interp="linear", threshold=0.5).dataobj) for st in (loaded, fresh)]
+    assert np.count_nonzero(same[0] != same[1]) <= 2  # the files' float32 affines move positions by ~1e-5 mm
+    with pytest.raises(InputError, match="not the one its cord mask gives"):
+        load_straightening(written.image, written.native_to_straight, written.straight_to_native,
+                           tilted_files["image"], tilted_files["cord"], fov_mm=20.0)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sclesion.core.conventions import RPI
 from sclesion.data.synthetic.model import SessionModel
 
 #: Coverage name -> (chunk number, nominal top a_norm mm, nominal bottom a_norm mm). Chunks are numbered
@@ -178,4 +179,4 @@ def truth_grid(model: SessionModel, truth: dict) -> Grid:
     spacing = np.array([truth["inplane_mm"], truth["inplane_mm"], truth["slice_mm"]], dtype=np.float64)
     shape = np.ceil((high - low) / spacing).astype(int) + 1
     centre = 0.5 * (low + high)
-    return grid_around(centre, np.eye(3), ("L", "A", "S"), spacing, shape)
+    return grid_around(centre, np.eye(3), RPI, spacing, shape)

@@ -22,7 +22,7 @@ from sclesion.data.synthetic.render import FINE_MM, Rendered, render_grid
 from sclesion.data.synthetic.subject import TRUTH_FINE_MM
 
 
-__all__ = ["TRUTH_FINE_MM", "load_session_model", "read_centerline", "read_lesions", "render_truth"]
+__all__ = ["TRUTH_FINE_MM", "load_session_model", "read_centerline", "read_lesions", "render_truth", "truth_volume_paths"]
 
 
 def _truth_file(bids_root, subject, session, key) -> Path:
@@ -91,3 +91,15 @@ def read_lesions(bids_root: str | Path, subject: str, session: str) -> pd.DataFr
     table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
     table["chunk"] = table["chunk"].astype("Int64")
     return table
+
+
+def truth_volume_paths(bids_root: str | Path, subject: str, session: str) -> dict[str, Path] | None:
+    """The whole-spine ground-truth image, cord and lesion masks of a session, or None where there is none.
+
+    ``subject`` and ``session`` may carry their prefixes. Returns ``{"image": ..., "cord": ..., "lesion": ...}``
+    under ``derivatives/groundtruth/<sub>/<ses>/anat/`` when all three exist (synthetic cohorts), else None.
+    """
+    subject, session = layout.strip_prefix(subject, "sub"), layout.strip_prefix(session, "ses")
+    files = layout.truth_files(Path(bids_root), subject, session)
+    paths = {kind: files[kind] for kind in ("image", "cord", "lesion")}
+    return paths if all(p.is_file() for p in paths.values()) else None

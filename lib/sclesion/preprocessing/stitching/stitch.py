@@ -25,8 +25,8 @@ import numpy as np
 
 from sclesion.core.atomic import save_nifti
 from sclesion.core.errors import InputError
-from sclesion.core.names import is_nifti, name_kind, nifti_stem
-from sclesion.core.nifti import load_nifti, read_data
+from sclesion.core.names import name_kind
+from sclesion.core.nifti import load_nifti, nifti_stem, read_data
 from sclesion.core.provenance import OutputSet
 from sclesion.preprocessing.stitching.blend import OverlapWeights, blend_images, blend_masks, overlap_boxes, ramp_weights
 from sclesion.preprocessing.stitching.grid import footprint, plan_grid
@@ -261,9 +261,7 @@ def _kind_from_values(arrays: list[np.ndarray], names: list[str]) -> bool:
 
 
 def _entity(path: Path, key: str) -> str | None:
-    name = path.name
-    stem = nifti_stem(name) if is_nifti(name) else name
-    for part in stem.split("_"):
+    for part in nifti_stem(path).split("_"):
         if part.startswith(f"{key}-"):
             return part[len(key) + 1 :]
     return None

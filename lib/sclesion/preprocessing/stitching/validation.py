@@ -2,7 +2,7 @@
 
 Lesion counts (paper 2.5.3): the chunks of a session are counted separately and summed (a lesion in an
 overlap counts once per chunk holding it), the stitched lesion mask once; components by 6-connectivity, as
-:func:`sclesion.evaluation.metrics.label_lesions`. The paper found 450 lesions in the 378 chunks and 448 in the 126
+:func:`sclesion.evaluation.lesions.count_lesions`. The paper found 450 lesions in the 378 chunks and 448 in the 126
 stitched images of its TUM test set.
 
 Truth (synthetic cohorts only): :func:`sclesion.data.synthetic.render_truth` renders the session's true image and
@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from sclesion.core.nifti import load_image, load_mask, load_nifti
-from sclesion.evaluation.metrics import dice, label_lesions
+from sclesion.evaluation.lesions import count_lesions
+from sclesion.evaluation.metrics import dice
 from sclesion.preprocessing.stitching.grid import OutputGrid, footprint, voxel_sizes
 from sclesion.preprocessing.stitching.resample import resample
 
@@ -48,8 +49,8 @@ def lesion_counts(chunk_lesions: list[str | Path], stitched_lesion: str | Path) 
     dict
         ``chunked`` and ``stitched`` counts.
     """
-    chunked = sum(label_lesions(load_mask(path)[0])[1] for path in chunk_lesions)
-    return {"chunked": int(chunked), "stitched": int(label_lesions(load_mask(stitched_lesion)[0])[1])}
+    chunked = sum(count_lesions(load_mask(path)[0]) for path in chunk_lesions)
+    return {"chunked": int(chunked), "stitched": count_lesions(load_mask(stitched_lesion)[0])}
 
 
 def truth_errors(bids_root: str | Path, subject: str, session: str, chunk_images: list[str | Path],
@@ -101,7 +102,7 @@ def truth_errors(bids_root: str | Path, subject: str, session: str, chunk_images
         "lesion_dice": dice(lesion, true_lesion),
         "mae_stitched": float(np.abs(image - truth.image)[body].mean()) / cord_signal,
         "mae_chunks": chunk_error / max(chunk_voxels, 1) / cord_signal,
-        "true_lesions": int(label_lesions(true_lesion)[1]),
+        "true_lesions": count_lesions(true_lesion),
     }
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import make_lsq_spline
 
+from sclesion.core.conventions import REGION_THRESHOLD
 from sclesion.core.errors import InputError
 
 #: The global anterior axis in RAS+ world coordinates.
@@ -58,7 +59,7 @@ def slice_centroids(
         If the mask is empty, covers fewer than 4 slices (a cubic spline needs 4), or has a gap longer than
         ``max_gap_slices``.
     """
-    i, j, k = np.nonzero(mask > 0.5)
+    i, j, k = np.nonzero(mask > REGION_THRESHOLD)
     n_slices = mask.shape[2]
     if k.size == 0:
         raise InputError(f"cord mask is empty: none of its {n_slices} axial slices has a cord voxel", path)

@@ -20,8 +20,11 @@ import pandas as pd
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from sclesion.preprocessing.straightening.centerline import slice_centroids
+from sclesion.core.conventions import REGION_THRESHOLD
 from sclesion.core.nifti import to_rpi, voxel_sizes
+from sclesion.evaluation.lesions import label_lesions
+from sclesion.evaluation.metrics import dice
+from sclesion.preprocessing.straightening.centerline import slice_centroids
 from sclesion.preprocessing.straightening.straighten import Straightening, _translation
 from sclesion.preprocessing.straightening.warp import field_positions, sample, warp_labels_back
 
@@ -52,12 +55,6 @@ def centerline_error_mm(fitted_mm: np.ndarray, true_mm: np.ndarray) -> np.ndarra
     return distance
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice coefficient of two boolean arrays (1.0 when both are empty)."""
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
-
-
 def round_trip_dice(st: Straightening, cord_mask: nib.Nifti1Image) -> dict[str, float]:
     """Dice of a native mask (the cord, or the lesions) with itself after a trip to straight space and back.
 
@@ -70,12 +67,12 @@ def round_trip_dice(st: Straightening, cord_mask: nib.Nifti1Image) -> dict[str, 
         label map (spline, > 0.5; :func:`sclesion.preprocessing.straightening.warp.warp_labels_back`): the best native Dice a perfect
         straight-space segmentation can reach.
     """
-    native = np.asanyarray(cord_mask.dataobj) > 0.5
+    native = np.asanyarray(cord_mask.dataobj) > REGION_THRESHOLD
     cord_mask = nib.Nifti1Image(native.astype(np.uint8), cord_mask.affine)  # a label map becomes one mask
     soft = st.to_straight(cord_mask, interp="linear")
-    fields = np.asanyarray(st.to_native(soft, interp="linear", threshold=0.5).dataobj) > 0
-    binary = st.to_straight(cord_mask, interp="linear", threshold=0.5)
-    pipeline = np.asanyarray(warp_labels_back(binary, st.straight_to_curved, st.native).dataobj) > 0
+    fields = np.asanyarray(st.to_native(soft, interp="linear", threshold=REGION_THRESHOLD).dataobj) > 0
+    binary = st.to_straight(cord_mask, interp="linear", threshold=REGION_THRESHOLD)
+    pipeline = np.asanyarray(warp_labels_back(binary, st.straight_to_native, st.native).dataobj) > 0
     return {"fields": dice(fields, native), "pipeline": dice(pipeline, native)}
 
 
@@ -113,7 +110,7 @@ def straight_cord_profile(
     dv = np.bincount(k, weights=weight * j, minlength=grid.shape[2])[slices] / counts[slices] - grid.half
     area = counts[slices] * grid.spacing[0] * grid.spacing[1]
 
-    native, affine = to_rpi(np.asanyarray(cord_mask.dataobj) > 0.5, cord_mask.affine)
+    native, affine = to_rpi(np.asanyarray(cord_mask.dataobj) > REGION_THRESHOLD, cord_mask.affine)
     native_counts = native.sum(axis=(0, 1))
     present = np.flatnonzero(native_counts)
     zooms = voxel_sizes(affine)
@@ -145,10 +142,11 @@ def _crossing_arc_length(st: Straightening, affine: np.ndarray, slices: np.ndarr
     return np.interp(slices, crossing, st.centerline.s)
 
 
-def lesion_volume_changes(st: Straightening, lesion_mask: nib.Nifti1Image, threshold: float = 0.5) -> pd.DataFrame:
+def lesion_volume_changes(st: Straightening, lesion_mask: nib.Nifti1Image, threshold: float = REGION_THRESHOLD) -> pd.DataFrame:
     """Volume of each native lesion before and after straightening, with its position on the curve.
 
-    Lesions are the connected components (26-connectivity) of the native mask. Two straight volumes are
+    Lesions are the study's lesions (:func:`sclesion.evaluation.lesions.label_lesions`, 6-connectivity) of the
+    native mask; the straight components are labelled the same way. Two straight volumes are
     measured: ``binary``, as the authors warped masks (linear interpolation, > ``threshold``; each straight
     component credited to the native lesion that covers most of it, read through the field by nearest
     neighbour), and ``soft``, the sum of the linearly interpolated values of that lesion alone (no
@@ -167,8 +165,8 @@ def lesion_volume_changes(st: Straightening, lesion_mask: nib.Nifti1Image, thres
         ``concave_offset_mm`` (centroid offset towards the centre of curvature; negative = convex side) and
         ``expected_ratio`` (the geometric prediction at the centroid).
     """
-    native = np.asanyarray(lesion_mask.dataobj) > 0.5  # also accepts a label map (any lesion > 0.5)
-    labels, n = ndimage.label(native, structure=np.ones((3, 3, 3)))
+    native = np.asanyarray(lesion_mask.dataobj) > REGION_THRESHOLD  # also accepts a label map (any lesion > 0.5)
+    labels, n = label_lesions(native)
     columns = ["lesion", "volume_native_mm3", "volume_binary_mm3", "volume_soft_mm3", "ratio_binary", "ratio_soft",
                "s_mm", "u_mm", "v_mm", "curvature_per_mm", "concave_offset_mm", "expected_ratio"]
     if n == 0:
@@ -182,7 +180,7 @@ def lesion_volume_changes(st: Straightening, lesion_mask: nib.Nifti1Image, thres
     straight = np.asanyarray(st.to_straight(binary, interp="linear", threshold=threshold).dataobj) > 0
     label_image = nib.Nifti1Image(labels.astype(np.int32), lesion_mask.affine)
     owner = np.asanyarray(st.to_straight(label_image, interp="nearest").dataobj)
-    components, _ = ndimage.label(straight, structure=np.ones((3, 3, 3)))
+    components, _ = label_lesions(straight)
     binary_volume = np.zeros(n + 1)
     for component, where in enumerate(ndimage.find_objects(components), start=1):
         inside = components[where] == component
@@ -193,8 +191,8 @@ def lesion_volume_changes(st: Straightening, lesion_mask: nib.Nifti1Image, thres
 
     # Soft: each lesion's own indicator interpolated linearly at the straight voxels of a box around it (its
     # voxels' straight positions, read from the inverse field, grown by 2 voxels), summed.
-    forward = field_positions(st.curved_to_straight)
-    backward = np.asarray(st.straight_to_curved.dataobj, dtype=np.float32)[:, :, :, 0, :]
+    forward = field_positions(st.native_to_straight)
+    backward = np.asarray(st.straight_to_native.dataobj, dtype=np.float32)[:, :, :, 0, :]
     to_straight_voxel = np.linalg.inv(st.grid.affine)
     soft_volume = np.zeros(n + 1)
     for lesion, where in enumerate(ndimage.find_objects(labels), start=1):
@@ -297,7 +295,7 @@ def assess_straightening(
     }
     if lesion_mask is None:
         lesion_mask = nib.Nifti1Image(np.zeros(cord_mask.shape, np.uint8), cord_mask.affine)
-    has_lesions = bool((np.asanyarray(lesion_mask.dataobj) > 0.5).any())
+    has_lesions = bool((np.asanyarray(lesion_mask.dataobj) > REGION_THRESHOLD).any())
     summary["lesion_round_trip_pipeline"] = (
         round_trip_dice(st, lesion_mask)["pipeline"] if has_lesions else float("nan")
     )

@@ -20,9 +20,11 @@ Method (REFERENCE section 4)
    straight position. Farther voxels use the tangent line at the slice's crossing point instead; they land
    outside the straight field of view either way.
 
-Both maps are stored as ITK/ANTs-style displacement fields (see :mod:`sclesion.preprocessing.straightening.warp` for the convention):
-``curved_to_straight`` on the straight grid (carries native images to straight space, SCT's
-``warp_curve2straight``) and ``straight_to_curved`` on the native grid (SCT's ``warp_straight2curve``).
+Both maps are stored as ITK/ANTs-style displacement fields (see :mod:`sclesion.preprocessing.straightening.warp` for the convention),
+named, like their files (``*_from-native_to-straight_xfm.nii.gz``, ``*_from-straight_to-native_xfm.nii.gz``), by
+the way images travel through them: ``native_to_straight`` on the straight grid (carries native images to
+straight space; SCT's ``warp_curve2straight``) and ``straight_to_native`` on the native grid (carries straight
+images back; SCT's ``warp_straight2curve``).
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ import numpy as np
 import pandas as pd
 
 from sclesion.core.atomic import save_nifti, write_text
+from sclesion.core.conventions import REGION_THRESHOLD, STRAIGHT_FOV_HALF_WIDTH_MM
 from sclesion.preprocessing.straightening.centerline import Centerline, fit_centerline, slice_centroids
 from sclesion.core.errors import InputError
-from sclesion.core.names import nifti_stem
-from sclesion.core.nifti import (axcodes, check_grid, load_checked, read_data, reorient, to_rpi, validate_mask_against,
-                                 voxel_sizes)
+from sclesion.core.names import require_nifti
+from sclesion.core.nifti import (axcodes, check_grid, load_checked, load_field, load_nifti, nifti_stem, read_data,
+                                 reorient, to_rpi, validate_mask_against, voxel_sizes)
 from sclesion.core.provenance import OutputSet
 from sclesion.preprocessing.straightening.warp import ORDERS, Interpolation, apply_warp, field_image, grid_positions, sample, warp_labels_back
 
@@ -111,8 +114,9 @@ def _straight_grid(centerline: Centerline, zooms: np.ndarray, fov_mm: float) -> 
     )
 
 
-def _straight_to_native_positions(centerline: Centerline, grid: StraightGrid) -> np.ndarray:
-    """Native world position (RAS+ mm) of every straight voxel, shape grid.shape + (3,), float32."""
+def _native_to_straight_positions(centerline: Centerline, grid: StraightGrid) -> np.ndarray:
+    """Native world position (RAS+ mm) of every straight voxel, shape grid.shape + (3,), float32: where the
+    ``native_to_straight`` field reads native images."""
     dx, dy, _ = grid.spacing
     offsets = np.arange(grid.shape[0], dtype=np.float32) - grid.half
     u = -offsets * dx  # axis 0 runs right to left
@@ -144,10 +148,11 @@ def _slice_bands(
     return np.abs(np.linalg.inv(linear) @ corners).max(axis=2) + 1
 
 
-def _native_to_straight_displacement(
+def _straight_to_native_displacement(
     centerline: Centerline, grid: StraightGrid, shape: tuple[int, int, int], affine: np.ndarray, fov_mm: float
 ) -> np.ndarray:
-    """For every voxel of an RPI native grid, the vector (RAS+ mm) to its straight world position.
+    """The ``straight_to_native`` displacement: for every voxel of an RPI native grid, the vector (RAS+ mm) to
+    its straight world position, where straight images are read to carry them back to native space.
 
     Slice by slice: ``s0``, where the centerline crosses the slice, seeds the map of the whole slice onto the
     straight space of the tangent line at ``c(s0)``; voxels in the band that can reach the straight field of
@@ -233,9 +238,9 @@ class Straightening:
     ----------
     image : nib.Nifti1Image
         The straightened image (float32) on the straight grid, shape (X, Y, Z), RPI.
-    curved_to_straight : nib.Nifti1Image
+    native_to_straight : nib.Nifti1Image
         Warping field on the straight grid carrying native images into straight space.
-    straight_to_curved : nib.Nifti1Image
+    straight_to_native : nib.Nifti1Image
         Warping field on the native grid carrying straight images back to native space.
     centerline : Centerline
         The fitted centerline (world RAS+ mm, by arc length).
@@ -246,8 +251,8 @@ class Straightening:
     """
 
     image: nib.Nifti1Image
-    curved_to_straight: nib.Nifti1Image
-    straight_to_curved: nib.Nifti1Image
+    native_to_straight: nib.Nifti1Image
+    straight_to_native: nib.Nifti1Image
     centerline: Centerline
     grid: StraightGrid
     native: nib.Nifti1Image = field(repr=False)
@@ -277,23 +282,23 @@ class Straightening:
 
         Masks as the authors did: ``interp='linear', threshold=0.5``.
         """
-        return apply_warp(img, self.curved_to_straight, self.image, interp=interp, threshold=threshold)
+        return apply_warp(img, self.native_to_straight, self.image, interp=interp, threshold=threshold)
 
     def to_native(
         self, img: nib.Nifti1Image, interp: Interpolation = "linear", threshold: float | None = None
     ) -> nib.Nifti1Image:
         """Warp a straight-space image or mask back onto the native grid."""
-        return apply_warp(img, self.straight_to_curved, self.native, interp=interp, threshold=threshold)
+        return apply_warp(img, self.straight_to_native, self.native, interp=interp, threshold=threshold)
 
     def labels_to_native(self, label_map: nib.Nifti1Image) -> nib.Nifti1Image:
         """Warp a straight region label map (1 cord, 2 lesion) back to native; see :func:`warp_labels_back`."""
-        return warp_labels_back(label_map, self.straight_to_curved, self.native)
+        return warp_labels_back(label_map, self.straight_to_native, self.native)
 
 
 def straighten(
     image: nib.Nifti1Image,
     cord_mask: nib.Nifti1Image,
-    fov_mm: float = 35.0,
+    fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM,
     interp: Interpolation = "spline",
     knot_spacing_mm: float = 20.0,
     max_gap_slices: int = 1,
@@ -337,7 +342,7 @@ def straighten(
     centerline = fit_centerline(slices, centroids, float(zooms[2]), knot_spacing_mm=knot_spacing_mm)
     grid = _straight_grid(centerline, zooms, fov_mm)
 
-    native_positions = _straight_to_native_positions(centerline, grid)
+    native_positions = _native_to_straight_positions(centerline, grid)
     straight_positions = grid_positions(grid.shape, grid.affine)
     if interp not in ORDERS:
         raise InputError(f"unknown interpolation {interp!r}; choose from {', '.join(ORDERS)}")
@@ -345,12 +350,63 @@ def straighten(
                       ORDERS[interp])
     straight_image = nib.Nifti1Image(straight, grid.affine)
     straight_image.header.set_xyzt_units("mm", "sec")
-    curved_to_straight = field_image(native_positions - straight_positions, grid.affine)
+    native_to_straight = field_image(native_positions - straight_positions, grid.affine)
     del native_positions, straight_positions
 
-    displacement = _native_to_straight_displacement(centerline, grid, mask_rpi.shape, affine_rpi, fov_mm)
-    straight_to_curved = field_image(reorient(displacement, affine_rpi, axcodes(image.affine))[0], image.affine)
-    return Straightening(straight_image, curved_to_straight, straight_to_curved, centerline, grid, image)
+    displacement = _straight_to_native_displacement(centerline, grid, mask_rpi.shape, affine_rpi, fov_mm)
+    straight_to_native = field_image(reorient(displacement, affine_rpi, axcodes(image.affine))[0], image.affine)
+    return Straightening(straight_image, native_to_straight, straight_to_native, centerline, grid, image)
+
+
+def load_straightening(
+    straight_image: str | Path,
+    native_to_straight: str | Path,
+    straight_to_native: str | Path,
+    native_image: str | Path,
+    cord_mask: str | Path,
+    fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM,
+    knot_spacing_mm: float = 20.0,
+    max_gap_slices: int = 1,
+) -> Straightening:
+    """A :class:`Straightening` from the files a straightening wrote, without computing the fields again.
+
+    The fields and the straightened image are read; the centerline and the straight grid are fitted again from
+    the native cord mask (fast, and deterministic), with the settings of the straightening, and checked against
+    the straightened image's grid.
+
+    Parameters
+    ----------
+    straight_image : str or Path
+        The straightened image.
+    native_to_straight, straight_to_native : str or Path
+        ``*_from-native_to-straight_xfm.nii.gz`` (straight grid) and ``*_from-straight_to-native_xfm.nii.gz``
+        (native grid).
+    native_image, cord_mask : str or Path
+        The native image and the cord mask the straightening followed.
+    fov_mm, knot_spacing_mm, max_gap_slices
+        The settings the straightening used (see :func:`straighten`).
+
+    Raises
+    ------
+    InputError
+        A field not on its grid, or a straightened image whose grid differs from the one the cord mask and
+        settings give (written with other settings or from another mask).
+    """
+    image, native, cord = load_checked(straight_image), load_nifti(native_image), load_checked(cord_mask, "mask")
+    forward, backward = load_field(native_to_straight), load_field(straight_to_native)
+    mask_rpi, affine_rpi = to_rpi(np.asanyarray(cord.dataobj), cord.affine)
+    slices, centroids = slice_centroids(mask_rpi, affine_rpi, max_gap_slices, cord.get_filename())
+    zooms = voxel_sizes(affine_rpi)
+    centerline = fit_centerline(slices, centroids, float(zooms[2]), knot_spacing_mm=knot_spacing_mm)
+    grid = _straight_grid(centerline, zooms, fov_mm)
+    if tuple(image.shape) != grid.shape or not np.allclose(image.affine, grid.affine, atol=1e-3):
+        raise InputError(f"the straightened image's grid {tuple(image.shape)} is not the one its cord mask gives "
+                         f"{grid.shape} with a field of view of +-{fov_mm:g} mm; straighten again", straight_image)
+    for field_img, reference, path in ((forward, image, native_to_straight), (backward, native, straight_to_native)):
+        if tuple(field_img.shape[:3]) != tuple(reference.shape[:3]) or not np.allclose(
+                field_img.affine, reference.affine, atol=1e-3):
+            raise InputError("the warping field is not on the grid it belongs to", path)
+    return Straightening(image, forward, backward, centerline, grid, native)
 
 
 @dataclass(frozen=True)
@@ -362,9 +418,9 @@ class StraightenedFiles:
     image : Path
         The straightened image (same file name as the input image, in ``out_dir``).
     native_to_straight : Path
-        ``<stem>_from-native_to-straight_xfm.nii.gz``: the ``curved_to_straight`` field (straight grid).
+        ``<stem>_from-native_to-straight_xfm.nii.gz``: the ``native_to_straight`` field (straight grid).
     straight_to_native : Path
-        ``<stem>_from-straight_to-native_xfm.nii.gz``: the ``straight_to_curved`` field (native grid).
+        ``<stem>_from-straight_to-native_xfm.nii.gz``: the ``straight_to_native`` field (native grid).
     centerline : Path
         ``<stem>_centerline.tsv``: :meth:`Straightening.centerline_table`.
     masks : dict of str to Path
@@ -393,9 +449,9 @@ def straighten_files(
     image_path: str | Path,
     cord_path: str | Path,
     out_dir: str | Path,
-    fov_mm: float = 35.0,
+    fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM,
     masks: tuple[str | Path, ...] = (),
-    threshold: float = 0.5,
+    threshold: float = REGION_THRESHOLD,
     interp: Interpolation = "spline",
 ) -> StraightenedFiles:
     """Straighten an image file along its cord mask file; write the results atomically into ``out_dir``.
@@ -437,8 +493,8 @@ def straighten_files(
     image_path, cord_path, out_dir = Path(image_path), Path(cord_path), Path(out_dir)
     mask_paths = [Path(m) for m in masks]
     stem = nifti_stem(image_path)
-    for mask_path in mask_paths:
-        nifti_stem(mask_path)
+    for path in (image_path, *mask_paths):
+        require_nifti(path)
     check_fov(fov_mm)
     if not (np.isfinite(threshold) and 0 < threshold < 1):
         raise InputError(f"the mask threshold must lie strictly between 0 and 1; got {threshold}")
@@ -470,7 +526,7 @@ def straighten_files(
         for mask_path, target in outputs.masks.items():
             save_nifti(result.to_straight(mask_images[mask_path], interp="linear", threshold=threshold), target)
         write_text(result.centerline_table().to_csv(sep="\t", index=False, float_format="%.4f"), outputs.centerline)
-        save_nifti(result.curved_to_straight, outputs.native_to_straight)
-        save_nifti(result.straight_to_curved, outputs.straight_to_native)
+        save_nifti(result.native_to_straight, outputs.native_to_straight)
+        save_nifti(result.straight_to_native, outputs.straight_to_native)
         save_nifti(result.image, outputs.image)
     return StraightenedFiles(**{**outputs.__dict__, "rewritten": status == "stale"})

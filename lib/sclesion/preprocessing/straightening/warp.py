@@ -7,8 +7,8 @@ on the grid of the space images are warped INTO (the reference, or "fixed", spac
 the reference voxel with world position ``p`` is a displacement ``d`` in mm, in ITK's LPS world
 coordinates (x to the left, y posterior, z superior): the image value that belongs at ``p`` is read from the
 moving image at world position ``p + d``. A field is named after the way images travel through it: the
-``curved_to_straight`` field lives on the straight grid and carries native (curved) images into straight
-space; ``straight_to_curved`` lives on the native grid and carries straight images back.
+``native_to_straight`` field lives on the straight grid and carries native (curved) images into straight
+space; ``straight_to_native`` lives on the native grid and carries straight images back.
 
 Inside this library world positions are RAS+ (nibabel's convention); :func:`field_image` and
 :func:`field_positions` do the LPS <-> RAS sign flip of x and y.
@@ -25,6 +25,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from sclesion.core.conventions import REGION_THRESHOLD
 from sclesion.core.errors import InputError
 from sclesion.core.nifti import check_grid, read_data
 
@@ -245,7 +246,7 @@ def warp_labels_back(
     label_map_straight : nib.Nifti1Image
         Integer label map on the straight grid (0 background, 1 cord, 2 lesion).
     inverse_field : nib.Nifti1Image
-        The ``straight_to_curved`` field, defined on the native grid.
+        The ``straight_to_native`` field, defined on the native grid.
     native_reference : nib.Nifti1Image
         Image on the native grid (defines the output grid).
 
@@ -261,7 +262,7 @@ def warp_labels_back(
     del positions
     out = np.zeros(native_reference.shape[:3], dtype=np.uint8)
     for value, region in ((1, labels >= 1), (2, labels == 2)):
-        warped = interpolate(region, coords, ORDERS["spline"]) > 0.5
+        warped = interpolate(region, coords, ORDERS["spline"]) > REGION_THRESHOLD
         out.reshape(-1)[inside[warped]] = value
     result = nib.Nifti1Image(out, native_reference.affine)
     result.header.set_xyzt_units("mm", "sec")
