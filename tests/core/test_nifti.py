@@ -61,7 +61,7 @@ def test_mask_shape_mismatch_names_mask_and_both_shapes(tmp_path, pair):
     mask = save(tmp_path / "sub-a_T2w_seg-manual.nii.gz", np.zeros((6, 5, 3), np.uint8))
     with pytest.raises(InputError) as err:
         validate_pair(image, mask)
-    assert str(err.value) == f"{mask}: shape (6, 5, 3) differs from image shape (6, 5, 4)"
+    assert str(err.value) == f"{mask}: shape (6, 5, 3) differs from the image's shape (6, 5, 4)"
 
 
 def test_affine_mismatch_beyond_tolerance_is_reported(tmp_path, pair):

@@ -168,7 +168,7 @@ def test_check_reports_every_problem_and_goes_on(chunked):
     missing.unlink()
     problems = check(chunked, progress=False)
     assert len(problems) == 4
-    assert f"{bad_shape}: shape (4, 4, 2) differs from image shape (4, 4, 3)" in problems
+    assert f"{bad_shape}: shape (4, 4, 2) differs from the image's shape (4, 4, 3)" in problems
     assert f"{bad_values}: mask is not binary (values 0.5)" in problems
     assert f"{nan_image}: 48 non-finite voxel values (48 NaN, 0 infinite)" in problems
     assert any(line.endswith(f"no lesion label (expected {missing})") for line in problems)

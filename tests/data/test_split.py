@@ -175,8 +175,10 @@ def test_split_cli_writes_the_file(tmp_path, capsys):
     assert "kept (differs" in capsys.readouterr().out and set(read_split(out)["split"]) == {"test"}
     assert main(["split", str(root), "-o", str(out), "--exclusions", str(excl), "--force"]) == 0  # ... unless forced
     assert read_split(out)["split"].value_counts().to_dict() == {"train": 3, "test": 2}
-    assert main(["split", str(root), "-o", str(out), "--test-fraction", "1.5", "--force"]) == 2
-    assert "test fraction must be between 0 and 1, got 1.5" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse's one-line usage error
+        main(["split", str(root), "-o", str(out), "--test-fraction", "1.5", "--force"])
+    assert refused.value.code == 2
+    assert "argument --test-fraction: must be a finite number >= 0 and <= 1, got '1.5'" in capsys.readouterr().err
 
 
 def test_site_yaml_without_split_role_gets_the_study_role(tmp_path):

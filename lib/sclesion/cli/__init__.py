@@ -1,10 +1,12 @@
 """The ``sclesion`` command line: one module per subcommand (see ``sclesion.cli.main.COMMANDS``).
 
-Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``.
+Each subcommand module defines ``add_arguments(parser)``, ``run(args) -> int`` and its help, ``DESCRIPTION``
+(what it reads and writes) and ``EPILOG`` (an example and the rerun rule).
 
 Modules
 -------
 main             the entry point: dispatches to the subcommand, turns bad input into one line
+arguments        option types shared by every subcommand (--jobs, --seed, --fov-mm ...), checked by argparse
 profile_options  the profile options shared by the nnU-Net subcommands
 synth            the synthetic cohort
 check            validate a BIDS dataset

@@ -8,6 +8,19 @@ import sys
 import yaml
 
 
+DESCRIPTION = """\
+Execute the notebooks on a profile with papermill and build the book with Jupyter Book.
+
+reads:   profiles/<profile>.yml (or a YAML path), notebooks/*.ipynb, _toc.yml, _config.yml
+writes:  _build/executed/<profile>/*.ipynb and, unless --no-render or --only, _build/html/"""
+
+EPILOG = """\
+example:
+  sclesion book --profile demo
+
+rerun:   every listed notebook is executed again; a failing notebook names itself and keeps a failed copy."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="demo", help="demo, smoke, paper, or a path to a profile YAML")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),

@@ -10,6 +10,24 @@ from __future__ import annotations
 import argparse
 
 
+DESCRIPTION = """\
+Convert the profile's dataset variants to nnU-Net v2 raw datasets: region labels (1 cord, 2 lesion), RPI
+images, per-site test sets and a case table (see sclesion.nnunet.convert).
+
+reads:   the profile (or --bids-root, --work-dir, --split): the BIDS dataset, WORK_DIR/variants/<variant>/
+         built by 'sclesion variants', the split TSV (written if missing)
+writes:  WORK_DIR/nnunet/raw/Dataset9XX_<Title>/ (imagesTr, labelsTr, imagesTs_<site>, labelsTs_<site>,
+         dataset.json, cases.tsv and a marker holding the inputs' checksum)"""
+
+EPILOG = """\
+example:
+  sclesion convert --profile demo --dataset chunks_native --jobs 2
+
+rerun:   a dataset whose marker matches the inputs' checksum is kept; one converted from other inputs, or
+         left unfinished, is refused with one line naming it (delete it to convert again).
+errors:  one line naming the file or option and the problem, exit status 2. Workers die with the command."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sclesion.cli.profile_options import add_profile_arguments
 

@@ -1,7 +1,12 @@
 """The ``sclesion`` command: one entry point, one subcommand per step of the study.
 
-Each subcommand lives in ``sclesion.cli.<module>`` and defines ``add_arguments(parser)`` and
-``run(args) -> int``. Only the chosen subcommand is imported, so ``sclesion --help`` stays fast.
+Each subcommand lives in ``sclesion.cli.<module>`` and defines ``add_arguments(parser)``, ``run(args) -> int``,
+and its help: ``DESCRIPTION`` (what it reads and writes) and ``EPILOG`` (an example and the rerun rule). Only
+the chosen subcommand is imported, so ``sclesion --help`` stays fast.
+
+Bad input raises :class:`sclesion.core.errors.InputError`, an out-of-range option is refused by its argparse
+type (:mod:`sclesion.cli.arguments`); both end the command with one line on stderr and exit status 2, as
+does a file system error (a folder that cannot be written, a full disk). An interruption (Ctrl-C) exits 130.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stitch": ("stitch", "stitch chunks into one whole-spine image or mask"),
     "straighten": ("straighten", "straighten the cord of an image; write both warping fields"),
     "apply-warp": ("apply_warp", "apply a warping field to an image or mask"),
-    "variants": ("variants", "build the four dataset variants (chunks/stitched x native/straightened)"),
+    "variants": ("variants", "build the dataset variants: stitched native, chunks and stitched straightened"),
     "convert": ("convert", "convert the dataset variants to nnU-Net raw datasets with region labels"),
     "plan": ("plan", "nnU-Net fingerprint, plans and preprocessing; the plans beside the paper's Table A1"),
     "train": ("train", "train the profile's nnU-Net grid, locally or as a SLURM job array"),
@@ -57,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         top.error(f"unknown subcommand {name!r}; choose from {', '.join(COMMANDS)}")
     module_name, help_ = COMMANDS[name]
     module = importlib.import_module(f"sclesion.cli.{module_name}")
-    parser = argparse.ArgumentParser(prog=f"sclesion {name}", description=help_)
+    parser = argparse.ArgumentParser(
+        prog=f"sclesion {name}",
+        description=getattr(module, "DESCRIPTION", help_),
+        epilog=getattr(module, "EPILOG", None),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
     try:
@@ -65,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"sclesion {name}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the file system refused (permissions, full disk, a file where a folder should be)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"sclesion {name}: error: {where}{err.strerror or type(err).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sclesion {name}: interrupted; finished outputs are kept, a rerun resumes", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -10,6 +10,21 @@ from __future__ import annotations
 import argparse
 
 
+DESCRIPTION = """\
+nnU-Net fingerprint, plans and preprocessing of the profile's datasets (converting them first if needed),
+the full superior-inferior patch configuration, and the plans printed beside the paper's Table A1.
+
+reads:   the profile (or --bids-root, --work-dir, --split), the nnU-Net raw datasets of 'sclesion convert'
+writes:  WORK_DIR/nnunet/preprocessed/Dataset9XX_<Title>/ (nnU-Net's plans and preprocessed data); logs in
+         WORK_DIR/nnunet/logs/"""
+
+EPILOG = """\
+example:
+  sclesion plan --profile demo
+
+rerun:   planned datasets are kept; a failed nnU-Net step is reported in one line naming its log (exit 1)."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sclesion.cli.profile_options import add_profile_arguments
 

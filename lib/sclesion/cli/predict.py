@@ -11,15 +11,35 @@ from __future__ import annotations
 
 import argparse
 
+from sclesion.cli import arguments
+
+
+DESCRIPTION = """\
+Segment cord and lesions with a trained model (every available fold ensembled, tile step 0.5, Gaussian
+weighting, no mirroring), in the input's own orientation and grid.
+
+reads:   -i a NIfTI image or a folder of *.nii / *.nii.gz images; -m the model folder
+         <trainer>__<plans>__<configuration> with fold_<k>/checkpoint_final.pth; for a straightened input its
+         straight->native field and native image
+writes:  OUT/labelmaps/<stem>.nii.gz (0 background, 1 cord, 2 lesion), OUT/masks/<stem>_seg-pred.nii.gz and
+         <stem>_lesion-pred.nii.gz"""
+
+EPILOG = """\
+example:
+  sclesion predict -i image.nii.gz -m results/Dataset901_ChunksNative/nnUNetTrainer__nnUNetPlans__2d -o pred/
+
+rerun:   images whose three outputs exist are skipped (see sclesion.nnunet.predict).
+errors:  one line naming the file or option and the problem, exit status 2."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-i", "--input", required=True, help="a NIfTI image, or a folder of *.nii.gz images")
     parser.add_argument("-m", "--model", required=True,
                         help="trained model folder <trainer>__<plans>__<configuration> (holding fold_<k>/)")
     parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.add_argument("--folds", type=int, nargs="+", help="folds to ensemble (default: all available)")
+    parser.add_argument("--folds", type=arguments.whole(0), nargs="+", help="folds to ensemble (default: all available)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
+    parser.add_argument("--threads", type=arguments.whole(1), help="torch threads (default: torch's default)")
     parser.add_argument("--inverse-field", help="straightened input only: its straight->native warping field")
     parser.add_argument("--native-image", help="straightened input only: the native image it was made from")
 

@@ -34,7 +34,9 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="split TSV participant_id/site/split (default: the profile's split_tsv)")
     parser.add_argument("--dataset", action="append",
                         help="only this dataset (key such as chunks_native, or id such as 901); repeatable")
-    parser.add_argument("--jobs", type=int, help="worker processes for conversion (default: the profile's n_jobs)")
+    from sclesion.cli.arguments import add_jobs
+
+    add_jobs(parser, default=None, what="worker processes for conversion")
 
 
 def context_from_arguments(args: argparse.Namespace) -> Context:
@@ -45,6 +47,7 @@ def context_from_arguments(args: argparse.Namespace) -> Context:
     sclesion.core.errors.InputError
         If the profile, the split or a dataset name is invalid.
     """
+    from sclesion.core.workers import check_jobs
     from sclesion.data.split import ensure_split
 
     profile = Profile.load(args.profile)
@@ -55,4 +58,4 @@ def context_from_arguments(args: argparse.Namespace) -> Context:
     split_path = args.split or profile.split_tsv or work_dir / "split.tsv"
     split, _ = ensure_split(bids_root, split_path, profile.exclusions)
     return Context(settings=profile.nnunet, bids_root=bids_root, work_dir=work_dir, split=split,
-                   datasets=args.dataset, n_jobs=int(args.jobs or profile.n_jobs))
+                   datasets=args.dataset, n_jobs=check_jobs(args.jobs or profile.n_jobs, "--jobs"))

@@ -1,11 +1,4 @@
-"""``sclesion synth``: generate the synthetic multi-site whole-spine cohort as BIDS (SYNTHETIC DATA).
-
-Examples
---------
-    sclesion synth --profile demo -o _data/demo/bids
-    sclesion synth --profile smoke                      # into the profile's bids_root
-    sclesion synth --spec my_cohort.yml -o /tmp/bids --seed 7
-"""
+"""``sclesion synth``: generate the synthetic multi-site whole-spine cohort as BIDS (SYNTHETIC DATA)."""
 
 from __future__ import annotations
 
@@ -13,7 +6,29 @@ import argparse
 import time
 from pathlib import Path
 
-from sclesion.core.errors import InputError
+from sclesion.cli import arguments
+
+DESCRIPTION = """\
+Generate the synthetic multi-site whole-spine cohort (SYNTHETIC DATA) as BIDS, deterministically from a
+seed: axial T2w chunks, manual-style labels, and the ground truth.
+
+reads:   data_manifest/cohorts/<profile>.yml (or --spec FILE), data_manifest/sites/*.yml
+writes:  OUT/ (a BIDS dataset: participants.tsv, sub-*/ses-*/anat/*_T2w.nii.gz, derivatives/labels,
+         derivatives/groundtruth; dataset_description.json records the spec hash); with --checksums write,
+         data_manifest/checksums/<cohort>.sha256"""
+
+EPILOG = """\
+examples:
+  sclesion synth --profile demo -o _data/demo/bids
+  sclesion synth --profile smoke                      # into the profile's bids_root
+  sclesion synth --spec my_cohort.yml -o /tmp/bids --seed 7
+
+rerun:   nothing is written when OUT holds a cohort with the same spec hash (spec, seed, generator version);
+         a cohort of another spec is replaced as a whole (generated into a hidden folder beside OUT, then
+         renamed); a folder that is not a synthetic cohort, or a file, is never overwritten. Hidden folders
+         left by a killed run are removed by the next.
+errors:  one line naming the file or option and the problem, exit status 2. With --jobs, workers die with
+         the command."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,9 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "also gives the default output folder (the profile's bids_root)")
     parser.add_argument("--spec", type=Path, help="path to a cohort YAML instead of the profile's cohort")
     parser.add_argument("-o", "--out", type=Path, help="BIDS root to create (default: the profile's bids_root)")
-    parser.add_argument("--seed", type=int, help="override the cohort's seed")
-    parser.add_argument("--n-jobs", type=int,
-                        help="subjects generated in parallel processes (default: the profile's n_jobs)")
+    parser.add_argument("--seed", type=arguments.seed, help="override the cohort's seed (>= 0)")
+    parser.add_argument("--jobs", "--n-jobs", dest="n_jobs", type=arguments.jobs, metavar="N",
+                        help="subjects generated in parallel processes (>= 1; default: the profile's n_jobs); "
+                             "workers die with the command")
     parser.add_argument("--checksums", choices=("verify", "write", "skip"), default="verify",
                         help="compare the files with data_manifest/checksums/<cohort>.sha256 (verify, the "
                              "default, only warns), rewrite that manifest (write), or do neither (skip)")
@@ -35,12 +51,11 @@ def run(args: argparse.Namespace) -> int:
     from sclesion.core.atomic import write_text
     from sclesion.core.paths import manifest_dir
     from sclesion.core.profile import Profile
+    from sclesion.core.workers import check_jobs
     from sclesion.data.synthetic import checksum_manifest, compare_checksums, generate_cohort, load_spec
 
     profile = Profile.load(args.profile)
-    n_jobs = profile.n_jobs if args.n_jobs is None else args.n_jobs
-    if n_jobs < 1:
-        raise InputError("--n-jobs must be >= 1")
+    n_jobs = check_jobs(profile.n_jobs, "the profile's n_jobs") if args.n_jobs is None else args.n_jobs
     spec = load_spec(args.spec if args.spec else args.profile, seed=args.seed)
     out = args.out if args.out else profile.bids_root
     start = time.perf_counter()

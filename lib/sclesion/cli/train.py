@@ -11,6 +11,23 @@ from __future__ import annotations
 import argparse
 
 
+DESCRIPTION = """\
+Train the profile's nnU-Net grid (dataset x configuration x fold), locally one fold after the other or as
+one SLURM job array through submitit; optionally predict the test sets (see sclesion.nnunet.runner).
+
+reads:   the profile (nnunet_* keys), the prepared datasets (converted and planned first if needed)
+writes:  WORK_DIR/nnunet/results/ (one folder per model and fold, checkpoint_final.pth when finished);
+         with --predict, WORK_DIR/nnunet/predictions/ and its index.tsv; logs in WORK_DIR/nnunet/logs/"""
+
+EPILOG = """\
+examples:
+  sclesion train --profile demo
+  sclesion train --profile paper --executor slurm
+
+rerun:   finished folds (checkpoint_final.pth) are skipped; an interrupted fold is trained again from its
+         first epoch. nnU-Net's processes die with the command."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sclesion.cli.profile_options import add_profile_arguments
 

@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sclesion.core.errors import InputError
+from sclesion.core.names import NIFTI_EXTENSIONS, is_nifti, split_extension
 from sclesion.core.nifti import AFFINE_ATOL_MM, load_nifti, read_data, validate_mask_against
 
 #: label kind -> the part appended to the image stem in derivatives/labels.
@@ -28,19 +29,8 @@ LABEL_SUFFIXES: dict[str, str] = {"cord": "seg-manual", "lesion": "lesion-manual
 #: Columns of the table returned by :func:`discover`, in order.
 COLUMNS: list[str] = ["participant_id", "session", "acq", "chunk", "site", "image", "cord", "lesion"]
 
-_NIFTI_EXTENSIONS = (".nii.gz", ".nii")
 _PART = re.compile(r"^([A-Za-z0-9]+)-([A-Za-z0-9]+)$")
 _SUFFIX = re.compile(r"^[A-Za-z0-9]+$")
-
-
-def split_extension(name: str) -> tuple[str, str]:
-    """Split a file name into ``(stem, extension)``; ``extension`` is everything from the first dot.
-
-    >>> split_extension("sub-a_T2w.nii.gz")
-    ('sub-a_T2w', '.nii.gz')
-    """
-    stem, dot, rest = name.partition(".")
-    return stem, dot + rest
 
 
 def parse_entities(name: str | Path) -> dict[str, str]:
@@ -107,7 +97,7 @@ def label_path(image: str | Path, kind: str, root: str | Path | None = None) -> 
     root = bids_root_of(image) if root is None else Path(root)
     stem, _ = split_extension(image.name)
     folder = root / "derivatives" / "labels" / image.parent.relative_to(root)
-    candidates = [folder / f"{stem}_{LABEL_SUFFIXES[kind]}{ext}" for ext in _NIFTI_EXTENSIONS]
+    candidates = [folder / f"{stem}_{LABEL_SUFFIXES[kind]}{ext}" for ext in NIFTI_EXTENSIONS]
     return next((c for c in candidates if c.is_file()), candidates[0])
 
 
@@ -189,7 +179,7 @@ def discover(
             session_dir = anat.parent.name if anat.parent != subject_dir else None
             for image in sorted(anat.iterdir()):
                 stem, extension = split_extension(image.name)
-                if extension not in _NIFTI_EXTENSIONS or not stem.endswith(f"_{suffix}"):
+                if extension not in NIFTI_EXTENSIONS or not stem.endswith(f"_{suffix}"):
                     continue
                 entities = parse_entities(image.name)
                 if acq is not None and entities.get("acq") != acq:
@@ -240,6 +230,32 @@ def missing_labels(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def orphan_labels(root: str | Path, table: pd.DataFrame) -> list[str]:
+    """One line per label file under ``derivatives/labels`` that belongs to no image of the table.
+
+    A label ``<stem>_seg-manual.nii[.gz]`` (or ``_lesion-manual``) belongs to the image ``<stem>.nii[.gz]`` in
+    the same relative folder; a label of a chunk, session or subject without an image is reported.
+    """
+    root = Path(root)
+    labels = root / "derivatives" / "labels"
+    if not labels.is_dir():
+        return []
+    images = {(Path(p).parent.relative_to(root), split_extension(Path(p).name)[0]) for p in table["image"]}
+    endings = tuple(f"_{suffix}" for suffix in LABEL_SUFFIXES.values())
+    lines = []
+    for path in sorted(labels.rglob("*")):
+        if path.name.startswith(".") or not is_nifti(path.name) or not path.is_file():
+            continue
+        stem = split_extension(path.name)[0]
+        if not stem.endswith(endings):
+            continue
+        image_stem = stem[: stem.rindex("_")]
+        folder = path.parent.relative_to(labels)
+        if (folder, image_stem) not in images:
+            lines.append(f"{path}: label without an image (expected {root / folder / image_stem}.nii.gz or .nii)")
+    return lines
+
+
 def check(
     root: str | Path, require_labels: bool = True, atol_mm: float = AFFINE_ATOL_MM, progress: bool = True
 ) -> list[str]:
@@ -247,7 +263,8 @@ def check(
 
     Goes on over all files: every image is read (readable, 3D, finite values) and every label is checked
     against its image (shape, affine within ``atol_mm`` mm, binary {0, 1}); see :func:`sclesion.core.nifti.validate_pair`.
-    Subjects missing from an existing participants.tsv are reported too.
+    Subjects missing from an existing participants.tsv are reported too, and so is every label under
+    ``derivatives/labels`` without its image (:func:`orphan_labels`).
 
     Parameters
     ----------
@@ -280,6 +297,7 @@ def check(
                 problems.append(f"{Path(root) / 'participants.tsv'}: no row for {subject}")
     if require_labels:
         problems.extend(missing_labels(table))
+    problems.extend(orphan_labels(root, table))
     for row in tqdm(table.itertuples(index=False), total=len(table), desc="check", unit="image", disable=not progress):
         try:
             image = load_nifti(row.image)

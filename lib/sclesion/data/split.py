@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from sclesion.core.atomic import write_text
+from sclesion.core.atomic import refuse_inputs, write_text
 from sclesion.core.errors import InputError
 from sclesion.core.paths import manifest_dir
 
@@ -218,6 +218,14 @@ def split_dataset(
     return make_split(subjects_table(discover(bids_root)), excluded, seed, test_fraction)
 
 
+def split_inputs(bids_root: str | Path, exclusions_path: str | Path | None = None) -> dict[str, Path]:
+    """The files a split is made from: ``participants.tsv`` (when present) and the exclusion list."""
+    inputs = {"participants": Path(bids_root) / "participants.tsv"}
+    if exclusions_path:
+        inputs["exclusions"] = Path(exclusions_path)
+    return {role: path for role, path in inputs.items() if path.is_file()}
+
+
 def attach_split(dataset: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
     """Add the ``split`` column to a dataset table (one row per image); excluded subjects are dropped.
 
@@ -255,8 +263,9 @@ def ensure_split(
     InputError
         If an existing file lists other subjects or sites than the dataset minus the exclusions.
     """
-    regenerated = split_dataset(bids_root, exclusions_path, seed, test_fraction)
     split_path = Path(split_path)
+    refuse_inputs([split_path], split_inputs(bids_root, exclusions_path).values())
+    regenerated = split_dataset(bids_root, exclusions_path, seed, test_fraction)
     if not split_path.exists():
         write_split(regenerated, split_path)
         return regenerated, "written"

@@ -10,6 +10,10 @@ BIDS entities, in one of two ways:
 - or **separate binary masks** ``<image stem>_seg-<anything>.nii.gz`` (cord) and/or
   ``<image stem>_lesion-<anything>.nii.gz`` (lesions), e.g. ``..._T2w_lesion-pred.nii.gz``.
 
+``.nii`` and ``.nii.gz`` are alike. Any other name (e.g. ``<image stem>_pred.nii.gz``) is ambiguous: a binary
+lesion mask read as a label map would score every lesion as missed. Such files are refused, one line each,
+unless ``pred_kind`` says what they hold (``labels``, ``lesion`` or ``cord``).
+
 References follow the BIDS data contract: the reference folder is a BIDS dataset (labels are read from its
 ``derivatives/labels``) or a labels folder itself, holding ``<image stem>_seg-manual.nii.gz`` (cord) and
 ``<image stem>_lesion-manual.nii.gz`` (lesions).
@@ -18,7 +22,9 @@ Regions: lesion = the lesion mask; cord = cord mask OR lesion mask (lesions lie 
 reference and for separate predicted masks alike; a label map gives cord = label > 0, lesion = label > 1.
 
 Pairing key: subject, session, acquisition and chunk entities. A prediction must match its reference in
-shape and affine (within 0.001 mm). Every refused file or case is reported as one line and the others go on.
+shape and affine (within 0.001 mm); when the files of one image disagree, the one off the grid most of them
+share is named. Every refused file or case (unreadable, empty, truncated, not binary, off-grid) is reported
+as one line and the others go on.
 References of subjects and sessions without any prediction are skipped silently (a prediction folder usually
 covers only the test split); a missing chunk of a predicted session is reported.
 
@@ -29,23 +35,20 @@ With ``stack_chunks`` the chunks of each session are reoriented to RPI and stack
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
-from nibabel.filebasedimages import ImageFileError
 from tqdm.auto import tqdm
 
-from sclesion.data.bids import parse_entities, split_extension
-from sclesion.evaluation.detection import detect_lesions
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import affines_match, check_binary, load_nifti, read_data, to_rpi, voxel_sizes
+from sclesion.core.names import IMAGE_SUFFIXES, is_nifti
+from sclesion.core.nifti import MASK_VALUES, affines_match, check_binary, load_nifti, read_data, to_rpi, voxel_sizes
+from sclesion.core.workers import check_jobs, process_pool
+from sclesion.data.bids import parse_entities
+from sclesion.evaluation.detection import detect_lesions
 from sclesion.evaluation.metrics import ALL_COLUMNS, METRICS, NSD_TAU_VOXELS, compute_metrics, metrics_reloaded, split_regions
 from sclesion.evaluation.stacking import check_chunks, stack_pair
 
@@ -63,7 +66,8 @@ METRIC_TABLE_COLUMNS: tuple[str, ...] = (
     KEY_COLUMNS + ("label", "n_chunks") + ALL_COLUMNS + ("prediction", "reference")
 )
 
-_NIFTI_EXTENSIONS = (".nii.gz", ".nii")
+#: What a prediction file without a seg- or lesion- entity may be declared to hold (``pred_kind``).
+PRED_KINDS: tuple[str, ...] = ("auto", "labels", "lesion", "cord")
 
 
 @dataclass(frozen=True)
@@ -163,18 +167,30 @@ class Evaluation:
 # --- finding and pairing files ---------------------------------------------------------------------------
 
 
-def find_predictions(folder: str | Path) -> tuple[dict[Key, Files], list[str]]:
+def find_predictions(folder: str | Path, pred_kind: str = "auto") -> tuple[dict[Key, Files], list[str]]:
     """Index the prediction files under ``folder`` (recursively) by :class:`Key`.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The prediction folder.
+    pred_kind : {"auto", "labels", "lesion", "cord"}
+        What files without a ``seg-`` or ``lesion-`` entity hold. ``auto``: a region label map when the name
+        is the image's own (its last part an image suffix such as ``T2w``), refused otherwise.
 
     Returns
     -------
     predictions : dict of Key to Files
     problems : list of str
-        Unparsable names, and keys with two files of one kind or with both a label map and masks (dropped).
+        Unparsable or ambiguous names, and keys with two files of one kind or with both a label map and masks
+        (dropped).
     """
+    if pred_kind not in PRED_KINDS:
+        raise InputError(f"--pred-kind must be one of {', '.join(PRED_KINDS)}, got {pred_kind!r}")
     folder = _folder(folder, "prediction")
     found: dict[Key, Files] = defaultdict(Files)
     problems, bad = [], set()
+    declared = {"labels": "label_map", "lesion": "lesion", "cord": "cord"}
     for path in _nifti_files(folder):
         try:
             entities = parse_entities(path.name)
@@ -184,7 +200,18 @@ def find_predictions(folder: str | Path) -> tuple[dict[Key, Files], list[str]]:
         if "seg" in entities and "lesion" in entities:
             problems.append(f"{path}: both a seg- and a lesion- entity; name cord masks _seg-*, lesion masks _lesion-*")
             continue
-        kind = "cord" if "seg" in entities else "lesion" if "lesion" in entities else "label_map"
+        if "seg" in entities or "lesion" in entities:
+            kind = "cord" if "seg" in entities else "lesion"
+        elif pred_kind != "auto":
+            kind = declared[pred_kind]
+        elif entities["suffix"] in IMAGE_SUFFIXES:
+            kind = "label_map"
+        else:
+            problems.append(
+                f"{path}: cannot tell from the name whether this is a region label map (1 cord, 2 lesion), a lesion "
+                f"mask or a cord mask; name it <image stem>.nii.gz, <image stem>_lesion-<x>.nii.gz or "
+                f"<image stem>_seg-<x>.nii.gz, or pass --pred-kind labels|lesion|cord")
+            continue
         key = _key(entities)
         if key is None:
             problems.append(f"{path}: chunk entity must be an integer")
@@ -370,6 +397,7 @@ def evaluate(
     nsd_tau_mm: float | None = None,
     cross_check: bool = False,
     progress: bool = True,
+    pred_kind: str = "auto",
 ) -> Evaluation:
     """Evaluate every prediction under ``pred_dir`` against its reference under ``ref_dir``.
 
@@ -389,6 +417,8 @@ def evaluate(
         Also run MetricsReloaded on every case and report disagreements.
     progress : bool, default True
         Show a tqdm progress bar.
+    pred_kind : {"auto", "labels", "lesion", "cord"}
+        What prediction files without a ``seg-``/``lesion-`` entity hold (see :func:`find_predictions`).
 
     Returns
     -------
@@ -397,16 +427,15 @@ def evaluate(
     unknown = [label for label in labels if label not in LABELS]
     if unknown or not labels:
         raise InputError(f"labels must be among {', '.join(LABELS)}, got {', '.join(labels) or 'none'}")
-    if jobs < 1:
-        raise InputError(f"jobs must be at least 1, got {jobs}")
-    if nsd_tau_mm is not None and not nsd_tau_mm > 0:
-        raise InputError(f"NSD tolerance must be > 0 mm, got {nsd_tau_mm}")
-    predictions, problems = find_predictions(pred_dir)
+    check_jobs(jobs)
+    if nsd_tau_mm is not None and not (np.isfinite(nsd_tau_mm) and nsd_tau_mm > 0):
+        raise InputError(f"--nsd-tau-mm: NSD tolerance must be a finite number > 0 mm, got {nsd_tau_mm}")
+    predictions, problems = find_predictions(pred_dir, pred_kind)
     references, reference_problems = find_references(ref_dir)
-    if not predictions:
-        raise InputError("no prediction files (*.nii.gz) found", pred_dir)
+    if not predictions and not problems:
+        raise InputError("no prediction files (*.nii or *.nii.gz) found", pred_dir)
     if not references:
-        raise InputError("no reference labels (*_seg-manual / *_lesion-manual .nii.gz) found", ref_dir)
+        raise InputError("no reference labels (*_seg-manual / *_lesion-manual .nii or .nii.gz) found", ref_dir)
     cases, pairing_problems, skipped = pair_cases(predictions, references, tuple(labels), stack_chunks)
     problems += reference_problems + pairing_problems
     arguments = {"nsd_tau_mm": nsd_tau_mm, "cross_check": cross_check}
@@ -472,7 +501,7 @@ def _run(cases: list[Case], arguments: dict, jobs: int, progress: bool) -> list[
                 results.append(evaluate_case(case, **arguments))
                 bar.update()
             return results
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with process_pool(jobs) as pool:
             futures = [pool.submit(evaluate_case, case, **arguments) for case in cases]
             for future in futures:
                 future.add_done_callback(lambda _: bar.update())
@@ -482,83 +511,63 @@ def _run(cases: list[Case], arguments: dict, jobs: int, progress: bool) -> list[
 
 
 def _load_chunk(chunk: Chunk, labels: tuple[str, ...]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """Read one image's prediction and reference; return ``{label: (pred, ref)}`` bool masks and the affine."""
+    """Read one image's prediction and reference; return ``{label: (pred, ref)}`` bool masks and the affine.
+
+    Every file is opened first and the grids compared (:func:`_check_grids`), so a file off the grid is
+    named as such; then the voxel data are read and checked.
+    """
     kinds = ("cord", "lesion") if "cord" in labels else ("lesion",)  # the cord region includes the lesions
-    ref_masks, ref_affine, ref_shape, first_ref = {}, None, None, None
-    for kind in kinds:
-        path = getattr(chunk.ref, kind)
-        if path is None:
-            continue
-        data, affine = _load_mask(path)
-        if ref_affine is None:
-            ref_affine, ref_shape, first_ref = affine, data.shape, path
-        else:
-            _check_grid(path, data.shape, affine, first_ref, ref_shape, ref_affine)
-        ref_masks[kind] = data
+    ref_paths = {kind: getattr(chunk.ref, kind) for kind in kinds if getattr(chunk.ref, kind) is not None}
     if chunk.pred.label_map is not None:
-        data, affine = _load_label_map(chunk.pred.label_map)
-        _check_grid(chunk.pred.label_map, data.shape, affine, first_ref, ref_shape, ref_affine)
-        cord, lesion = split_regions(data)
+        pred_paths = {"labels": chunk.pred.label_map}
+    else:
+        pred_paths = {kind: getattr(chunk.pred, kind) for kind in kinds if getattr(chunk.pred, kind) is not None}
+    opened = {(side, kind): (path, load_nifti(path, in_memory=True))
+              for side, paths in (("reference", ref_paths), ("prediction", pred_paths)) for kind, path in paths.items()}
+    _check_grids([(path, img) for path, img in opened.values()])
+    data = {key: _read_mask(path, img, "labels" if key[1] == "labels" else "mask")
+            for key, (path, img) in opened.items()}
+    ref_masks = {kind: data[("reference", kind)] for kind in ref_paths}
+    if "labels" in pred_paths:
+        cord, lesion = split_regions(data[("prediction", "labels")])
         pred_masks = {"cord": cord, "lesion": lesion}
     else:
-        pred_masks = {}
-        for kind in kinds:
-            path = getattr(chunk.pred, kind)
-            if path is not None:
-                data, affine = _load_mask(path)
-                _check_grid(path, data.shape, affine, first_ref, ref_shape, ref_affine)
-                pred_masks[kind] = data
+        pred_masks = {kind: data[("prediction", kind)] for kind in pred_paths}
         if "cord" in pred_masks and "lesion" in pred_masks:
             pred_masks["cord"] = pred_masks["cord"] | pred_masks["lesion"]
     if "cord" in ref_masks and "lesion" in ref_masks:
         ref_masks["cord"] = ref_masks["cord"] | ref_masks["lesion"]
-    return {label: (pred_masks[label], ref_masks[label]) for label in labels}, ref_affine
+    affine = next(iter(opened.values()))[1].affine.copy()
+    return {label: (pred_masks[label], ref_masks[label]) for label in labels}, affine
 
 
-def _open(path: Path) -> nib.Nifti1Image:
-    """Open a NIfTI file by reading it whole and decompressing it in one call.
+def _read_mask(path: Path, img, kind: str) -> np.ndarray:
+    """The checked data of an opened mask (bool) or region label map (uint8 0, 1, 2)."""
+    data = read_data(img, path, dtype=None)
+    check_binary(data, path, MASK_VALUES[kind])
+    if kind == "labels":
+        return data.astype(np.uint8, copy=False)
+    return data.view(bool) if data.dtype == np.uint8 else data != 0
 
-    About twice as fast as nibabel's streamed gzip reading for the small, highly compressible masks of this
-    project. Anything unusual (NIfTI-2, a broken or non-3D file) goes through :func:`sclesion.core.nifti.load_nifti`,
-    which reads it or raises the clear :class:`InputError`.
+
+def _check_grids(files: list[tuple[Path, object]]) -> None:
+    """Raise :class:`InputError` naming the file off the grid that most of ``files`` share.
+
+    ``files`` are ``(path, image)`` pairs, references first; on a tie the earlier file's grid wins, so a
+    prediction that disagrees with a single reference is the one named.
     """
-    try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":  # gzip magic number
-            raw = gzip.decompress(raw)
-        img = nib.Nifti1Image.from_bytes(raw)
-    except (OSError, EOFError, zlib.error, ValueError, ImageFileError):
-        return load_nifti(path)
-    if img.ndim == 4 and img.shape[3] == 1:
-        img = nib.funcs.squeeze_image(img)
-    return img if img.ndim == 3 else load_nifti(path)
+    def same(a, b) -> bool:
+        return tuple(a.shape) == tuple(b.shape) and affines_match(a.affine, b.affine)
 
-
-def _load_mask(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A binary mask as a bool array (a free view of uint8 files) and its affine."""
-    img = _open(path)
-    data = read_data(img, path, dtype=None)
-    check_binary(data, path)
-    return (data.view(bool) if data.dtype == np.uint8 else data != 0), img.affine.copy()
-
-
-def _load_label_map(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    img = _open(path)
-    data = read_data(img, path, dtype=None)
-    if not (data.dtype.kind in "ui" and data.size and data.min() >= 0 and data.max() <= 2):
-        values = np.unique(data)
-        if not np.isin(values, (0, 1, 2)).all():
-            shown = ", ".join(f"{v:g}" for v in values[:8]) + (", ..." if values.size > 8 else "")
-            raise InputError(f"region label map must hold only 0, 1 (cord), 2 (lesion); found {shown}", path)
-    return data.astype(np.uint8, copy=False), img.affine.copy()
-
-
-def _check_grid(path, shape, affine, ref_path, ref_shape, ref_affine) -> None:
-    if shape != ref_shape:
-        raise InputError(f"shape {tuple(shape)} differs from the reference's {tuple(ref_shape)} ({ref_path})", path)
-    if not affines_match(affine, ref_affine):
-        difference = float(np.abs(affine - ref_affine).max())
-        raise InputError(f"affine differs from the reference's by up to {difference:.4g} mm ({ref_path})", path)
+    support = [sum(same(img, other) for _, other in files) for _, img in files]
+    best = max(range(len(files)), key=lambda k: (support[k], -k))
+    anchor_path, anchor = files[best]
+    for path, img in files:
+        if tuple(img.shape) != tuple(anchor.shape):
+            raise InputError(f"shape {tuple(img.shape)} differs from {tuple(anchor.shape)} of {anchor_path}", path)
+        if not affines_match(img.affine, anchor.affine):
+            difference = float(np.abs(img.affine - anchor.affine).max())
+            raise InputError(f"affine differs by up to {difference:.4g} mm from that of {anchor_path}", path)
 
 
 def _arrays(case: Case, loaded, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -626,10 +635,18 @@ def _folder(folder: str | Path, what: str) -> Path:
 
 def _nifti_files(folder: Path) -> list[Path]:
     """NIfTI files under ``folder``, sorted, skipping hidden names (such as unfinished atomic writes)."""
-    files = []
-    for path in sorted(folder.rglob("*")):
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        if split_extension(path.name)[1] in _NIFTI_EXTENSIONS:
-            files.append(path)
-    return files
+    return [path for path in sorted(folder.rglob("*"))
+            if not path.name.startswith(".") and is_nifti(path.name) and path.is_file()]
+
+
+def input_files(pred_dir: str | Path, ref_dir: str | Path) -> list[Path]:
+    """Every file :func:`evaluate` may read: the NIfTI files under ``pred_dir`` and the reference labels.
+
+    For provenance records (a rerun is skipped only when none of them changed).
+    """
+    references = _folder(ref_dir, "reference")
+    labels = references / "derivatives" / "labels"
+    references = labels if labels.is_dir() else references
+    reference_files = [p for p in _nifti_files(references)
+                       if any(f"_{a}-{b}." in p.name for a, b in REFERENCE_ENTITIES.values())]
+    return _nifti_files(_folder(pred_dir, "prediction")) + reference_files

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
@@ -36,10 +35,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sclesion.core.atomic import save_nifti, write_text
+from sclesion.core.atomic import clean_stale_temporaries, save_nifti, write_text
 from sclesion.core.conventions import cord_region, lesion_region
-from sclesion.data.bids import discover, split_extension
+from sclesion.core.names import split_extension
+from sclesion.data.bids import discover
 from sclesion.core.errors import InputError
+from sclesion.core.workers import process_pool
 from sclesion.core.nifti import affines_match, load_image, to_rpi
 from sclesion.nnunet.datasets import DatasetSpec, NnunetFolders
 from sclesion.preprocessing.variants import variant_root
@@ -321,13 +322,14 @@ def convert_dataset(
         raise InputError(f"variant {spec.variant} not found; build it first (sclesion variants)", root)
     cases = plan_cases(spec, root, split)
     folder = NnunetFolders(Path(work_dir)).raw / spec.name
+    clean_stale_temporaries(folder, recursive=True)
     digest = inputs_hash(spec, cases)
     if check_existing(folder, digest):
         return read_cases(folder)
     jobs = [(row.image, row.cord, row.lesion, *_case_outputs(folder, row)) for row in cases.itertuples(index=False)]
     bar = dict(total=len(jobs), desc=f"converting {spec.name}", unit="case", disable=not progress)
     if n_jobs > 1:
-        with ProcessPoolExecutor(n_jobs) as pool:
+        with process_pool(n_jobs) as pool:
             for _ in tqdm(pool.map(_convert_row, jobs), **bar):
                 pass
     else:

@@ -16,12 +16,14 @@ augmentation in the training process itself (``nnUNet_n_proc_DA=0``) are fastest
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from sclesion.core.workers import die_with_parent
 from sclesion.nnunet.datasets import NnunetFolders
 
 #: Lines of a failed step's log quoted in the error.
@@ -95,6 +97,7 @@ def run_step(target: str, kwargs: dict, environ: dict[str, str], log_path: str |
         done = subprocess.run(
             [sys.executable, "-c", _CHILD, target, json.dumps(kwargs)],
             stdout=log, stderr=subprocess.STDOUT, env=env, check=False,
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),  # killed with this process
         )
     if done.returncode != 0:
         lines = log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]

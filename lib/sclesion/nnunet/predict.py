@@ -31,7 +31,9 @@ For an input ``<stem>.nii.gz`` (e.g. ``sub-tum001_ses-20200101_acq-ax_chunk-1_T2
     masks/<stem>_lesion-pred.nii.gz      binary lesion mask (label == 2)
 
 The two kinds are kept in separate folders because :mod:`sclesion.evaluation.evaluate` reads one kind per folder; point
-it at either. All files share the input's grid; existing outputs are kept (reruns skip them).
+it at either. All files share the input's grid. A rerun keeps the outputs whose provenance records match their
+image, the model's checkpoints and plans, and the folds (:mod:`sclesion.core.provenance`), and predicts the others
+again.
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sclesion.core.atomic import save_nifti
-from sclesion.data.bids import split_extension
+from sclesion.core.provenance import OutputSet
+from sclesion.core.names import split_extension
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import from_rpi, load_image, load_nifti, to_rpi, voxel_sizes
+from sclesion.core.nifti import from_rpi, load_field, load_image, load_nifti, to_rpi, voxel_sizes
 
 #: The study's inference settings.
 TILE_STEP_SIZE = 0.5
@@ -208,8 +211,8 @@ def predict_image(model: Model, image: str | Path) -> nib.Nifti1Image:
 def warp_back(label_map: nib.Nifti1Image, inverse_field: str | Path, native_image: str | Path) -> nib.Nifti1Image:
     """Carry a straight-space label map to native space (each label separately, lesion over cord).
 
-    The field is a 5D ``(X, Y, Z, 1, 3)`` displacement image (:mod:`sclesion.preprocessing.straightening.warp`), so it is opened with
-    nibabel directly (:func:`~sclesion.core.nifti.load_nifti` accepts 3D volumes only); its shape is checked by
+    The field is a 5D ``(X, Y, Z, 1, 3)`` displacement image (:mod:`sclesion.preprocessing.straightening.warp`),
+    read and checked by :func:`sclesion.core.nifti.load_field`; its grid is checked by
     :func:`sclesion.preprocessing.straightening.warp.warp_labels_back`.
 
     Raises
@@ -219,13 +222,7 @@ def warp_back(label_map: nib.Nifti1Image, inverse_field: str | Path, native_imag
     """
     from sclesion.preprocessing.straightening.warp import warp_labels_back
 
-    field_path = Path(inverse_field)
-    if not field_path.is_file():
-        raise InputError("inverse warping field not found", field_path)
-    try:
-        field = nib.load(field_path)
-    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as err:
-        raise InputError(f"cannot read the inverse warping field as NIfTI ({err})", field_path) from None
+    field = load_field(inverse_field)
     return warp_labels_back(label_map, field, load_nifti(native_image))
 
 
@@ -288,6 +285,10 @@ def predict_files(
         raise InputError("straightened inputs need one inverse field and one native image per image")
     targets = [Path(native_images[i]) if straight else image for i, image in enumerate(images)]
     stems = [split_extension(t.name)[0] for t in targets]
+    used_folds = available_folds(model_dir, CHECKPOINT) if folds is None else sorted(int(f) for f in folds)
+    model_files = {f"fold {k}": Path(model_dir) / f"fold_{k}" / CHECKPOINT for k in used_folds}
+    model_files.update(plans=Path(model_dir) / "plans.json", dataset=Path(model_dir) / "dataset.json")
+    checkpoints = {role: path for role, path in model_files.items() if path.is_file()}  # else load_model says why
     rows, model = [], None
     previous_threads = torch.get_num_threads()
     if threads:
@@ -296,13 +297,18 @@ def predict_files(
         for i, image in enumerate(tqdm(images, desc=f"predicting ({Path(model_dir).name})", unit="image",
                                        disable=not progress)):
             paths = output_paths(stems[i], out_dir)
+            inputs = {"image": image, **checkpoints}
+            if straight:
+                inputs.update(field=inverse_fields[i], native=native_images[i])
+            outputs = OutputSet("predict", list(paths.values()), inputs, {"folds": used_folds})
             status = "kept"
-            if not all(p.is_file() for p in paths.values()):
+            if not outputs.up_to_date():
                 model = model or load_model(model_dir, folds, device)
                 label_map = predict_image(model, image)
                 if straight:
                     label_map = warp_back(label_map, inverse_fields[i], native_images[i])
-                write_outputs(label_map, stems[i], out_dir)
+                with outputs.writing():
+                    write_outputs(label_map, stems[i], out_dir)
                 status = "predicted"
             rows.append({"image": image, **paths, "status": status})
     finally:

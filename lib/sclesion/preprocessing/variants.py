@@ -1,5 +1,7 @@
 """The four dataset variants of the study (paper 2.4): chunks or stitched, native or straightened.
 
+``chunks_native`` is the dataset itself; :func:`build_variants` builds the other three.
+
 =========================  ========================================================================
 variant                    how it is made from the BIDS dataset
 =========================  ========================================================================
@@ -18,28 +20,32 @@ variants, both warping fields in ``derivatives/warps``::
     <stem>_from-straight_to-native_xfm.json      {"NativeImage": path of the native image}
 
 The stitched native variant is :func:`sclesion.preprocessing.stitching.bids.stitch_dataset`'s output. Masks are warped to
-straight space as the authors did: linear interpolation, then > 0.5. Every file is written atomically; a job
-whose last output exists is skipped, so an interrupted build resumes where it stopped.
+straight space as the authors did: linear interpolation, then > 0.5. Images keep their extension (``.nii`` or
+``.nii.gz``). Every file is written atomically; the outputs of a job are one set with provenance records
+(:mod:`sclesion.core.provenance`): a job whose outputs are up to date with its inputs and field of view is
+skipped, any other is done again, so an interrupted or changed build resumes where it stopped and never
+mixes runs.
 """
 
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sclesion.core.atomic import save_nifti, write_text
+from sclesion.core.atomic import clean_stale_temporaries, save_nifti, write_text
 from sclesion.core.conventions import REGION_THRESHOLD, STRAIGHT_FOV_HALF_WIDTH_MM
-from sclesion.data.bids import LABEL_SUFFIXES, bids_root_of, discover, split_extension
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import load_nifti
-from sclesion.preprocessing.stitching.bids import stitch_dataset, stitched_name, write_dataset_files
-from sclesion.preprocessing.straightening.straighten import Straightening, load_straightening, straighten
+from sclesion.core.names import split_extension
+from sclesion.core.nifti import load_checked, validate_mask_against
+from sclesion.core.provenance import OutputSet
+from sclesion.core.workers import check_jobs, process_pool
+from sclesion.data.bids import LABEL_SUFFIXES, bids_root_of, discover
+from sclesion.preprocessing.stitching.bids import stitch_dataset, stitched_paths, write_dataset_files
+from sclesion.preprocessing.straightening.straighten import Straightening, check_fov, load_straightening, straighten
 
 VARIANTS: tuple[str, ...] = ("chunks_native", "stitched_native", "chunks_straightened", "stitched_straightened")
 
@@ -92,8 +98,20 @@ class Job:
 
     @property
     def marker(self) -> Path:
-        """The job's last output: when it exists, the job is complete."""
+        """The sidecar of the inverse field, naming the native image (see :func:`inverse_warp`)."""
         return self.derivative("warps", "from-straight_to-native_xfm.json")
+
+    @property
+    def outputs(self) -> list[Path]:
+        """Every output of the job: image, masks, both fields and the sidecar."""
+        return [self.out_image, *self.label_outputs.values(),
+                self.derivative("warps", "from-native_to-straight_xfm.nii.gz"),
+                self.derivative("warps", "from-straight_to-native_xfm.nii.gz"), self.marker]
+
+    def output_set(self, fov_mm: float) -> OutputSet:
+        """The job's outputs with what they are made from (for skipping up-to-date work)."""
+        return OutputSet("variants", self.outputs, {"image": self.source, "cord": self.cord, "lesion": self.lesion},
+                         {"variant": self.variant, "fov_mm": float(fov_mm)})
 
 
 def variant_root(variant: str, bids_root: str | Path, work_dir: str | Path) -> Path:
@@ -167,31 +185,29 @@ def plan_jobs(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, variants: 
                                 Path(row.cord), Path(row.lesion),
                                 roots["chunks_straightened"] / folder / Path(row.image).name))
         if "stitched_straightened" in variants:
-            name = stitched_name(group["image"].iloc[0])
-            stem, _ = split_extension(name)
-            labels = roots["stitched_native"] / "derivatives" / "labels" / folder
-            jobs.append(Job("stitched_straightened", subject, session, "", roots["stitched_native"] / folder / name,
-                            labels / f"{stem}_{LABEL_SUFFIXES['cord']}.nii.gz",
-                            labels / f"{stem}_{LABEL_SUFFIXES['lesion']}.nii.gz",
-                            roots["stitched_straightened"] / folder / name))
+            stitched = stitched_paths(group["image"].iloc[0], bids_root, roots["stitched_native"])
+            jobs.append(Job("stitched_straightened", subject, session, "", stitched["image"], stitched["cord"],
+                            stitched["lesion"], roots["stitched_straightened"] / folder / stitched["image"].name))
     return jobs
 
 
 def run_job(job: Job, fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM) -> str:
-    """Build one output of a variant; return ``"skipped"`` if it was complete, else ``"built"``."""
-    if job.marker.exists():
+    """Build one output of a variant; return ``"skipped"`` if it was up to date, else ``"built"``."""
+    outputs = job.output_set(fov_mm)
+    if outputs.up_to_date():
         return "skipped"
     labels = job.label_outputs
-    image, cord, lesion = load_nifti(job.source), load_nifti(job.cord), load_nifti(job.lesion)
+    image = load_checked(job.source, "image")
+    cord, lesion = validate_mask_against(image, job.cord), validate_mask_against(image, job.lesion)
     result = straighten(image, cord, fov_mm=fov_mm)
-    save_nifti(result.image, job.out_image)
-    for kind, mask in (("cord", cord), ("lesion", lesion)):
-        warped = result.to_straight(mask, interp="linear", threshold=REGION_THRESHOLD)
-        save_nifti(nib.Nifti1Image(warped.get_fdata().astype("uint8"), warped.affine), labels[kind])
-    save_nifti(result.native_to_straight, job.derivative("warps", "from-native_to-straight_xfm.nii.gz"))
-    save_nifti(result.straight_to_native, job.derivative("warps", "from-straight_to-native_xfm.nii.gz"))
-    write_text(json.dumps({"NativeImage": str(job.source.resolve()), "FieldOfViewHalfWidthMM": fov_mm},
-                          indent=2) + "\n", job.marker)
+    with outputs.writing():
+        save_nifti(result.image, job.out_image)
+        for kind, mask in (("cord", cord), ("lesion", lesion)):
+            save_nifti(result.to_straight(mask, interp="linear", threshold=REGION_THRESHOLD), labels[kind])
+        save_nifti(result.native_to_straight, job.derivative("warps", "from-native_to-straight_xfm.nii.gz"))
+        save_nifti(result.straight_to_native, job.derivative("warps", "from-straight_to-native_xfm.nii.gz"))
+        write_text(json.dumps({"NativeImage": str(job.source.resolve()), "FieldOfViewHalfWidthMM": fov_mm},
+                              indent=2) + "\n", job.marker)
     return "built"
 
 
@@ -205,10 +221,9 @@ def _run_safely(job: Job, fov_mm: float) -> str:
 def _stitch_sessions(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, progress: bool) -> list[dict]:
     """Build the stitched native variant (:func:`sclesion.preprocessing.stitching.bids.stitch_dataset`); one row per session."""
     root = variant_root("stitched_native", bids_root, work_dir)
-    done = {Path(p) for p in root.glob("derivatives/labels/**/*_lesion-manual.nii.gz")}
     table = stitch_dataset(bids_root, root, participants=sorted(dataset["participant_id"].unique()), progress=progress)
     return [{"variant": "stitched_native", "participant_id": row.participant_id, "session": row.session or "",
-             "chunk": "", "image": str(row.image), "status": "skipped" if Path(row.lesion) in done else "built"}
+             "chunk": "", "image": str(row.image), "status": "skipped" if row.status == "up to date" else "built"}
             for row in table.itertuples(index=False)]
 
 
@@ -252,7 +267,11 @@ def build_variants(
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         raise InputError(f"unknown dataset variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+    check_jobs(n_jobs)
+    check_fov(fov_mm)
     dataset = discover(bids_root, require_labels=True)
+    for variant in variants:
+        clean_stale_temporaries(variant_root(variant, bids_root, work_dir), recursive=variant != "chunks_native")
     if sites is not None:
         dataset = dataset[dataset["site"].isin(sites)]
         if dataset.empty:
@@ -264,7 +283,7 @@ def build_variants(
     for variant in sorted({job.variant for job in jobs}):
         write_dataset_files(bids_root, variant_root(variant, bids_root, work_dir), variant.replace("_", " "),
                             {"Name": "sclesion variants", "Description": f"cord straightened (+-{fov_mm} mm)"})
-    with ProcessPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else _InProcess() as pool:
+    with process_pool(n_jobs) if n_jobs > 1 else _InProcess() as pool:
         statuses = pool.map(_run_safely, jobs, [fov_mm] * len(jobs))
         for job, status in tqdm(zip(jobs, statuses), total=len(jobs), desc="straightening", unit="image",
                                 disable=not progress):

@@ -408,8 +408,10 @@ def test_cli_stitches_and_reports_errors(tmp_path, volume, capsys):
     captured = capsys.readouterr()
     assert "written" in captured.out and "gap of 4.0 mm" in captured.err
     assert nib.load(out).shape == data.shape
-    assert cli_main(["stitch", "-i", *map(str, paths), "-o", str(out), "--mask"]) == 0  # exists: skipped
-    assert "skipped" in capsys.readouterr().out
+    assert cli_main(["stitch", "-i", *map(str, paths), "-o", str(out)]) == 0  # same chunks and options
+    assert "up to date" in capsys.readouterr().out
+    assert cli_main(["stitch", "-i", *map(str, paths), "-o", str(out), "--mask"]) == 2  # another option: redone
+    assert "integer labels" in capsys.readouterr().err
     assert cli_main(["stitch", "-i", str(paths[0]), "-o", str(tmp_path / "m.nii.gz"), "--mask"]) == 2
     assert "integer labels" in capsys.readouterr().err
 

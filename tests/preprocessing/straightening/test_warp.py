@@ -136,6 +136,6 @@ def test_warp_labels_back_puts_lesion_over_cord():
 def test_warp_labels_back_checks_the_native_grid():
     affine = _rpi((3, 3, 3))
     labels = nib.Nifti1Image(np.zeros((3, 3, 3), np.uint8), affine)
-    with pytest.raises(InputError, match="native reference grid"):
+    with pytest.raises(InputError, match="not defined on the reference grid"):
         warp_labels_back(labels, _constant_field((3, 3, 3), affine, [0, 0, 0]),
                          nib.Nifti1Image(np.zeros((5, 3, 3), np.float32), _rpi((5, 3, 3))))

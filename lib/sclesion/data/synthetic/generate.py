@@ -2,7 +2,10 @@
 
 The cohort is generated into a temporary sibling folder and renamed into place when complete, under a lock,
 so concurrent callers (parallel test sessions) generate it once. ``dataset_description.json`` records the spec
-hash; a folder holding a cohort with the same hash is left as it is.
+hash (the spec holds the seed and every parameter): that is the cohort's provenance record; a folder holding a
+cohort with the same hash is left as it is. Temporary folders of a killed run are removed by the next one
+(:func:`sclesion.core.atomic.clean_stale_temporaries`). Worker processes die with their parent
+(:mod:`sclesion.core.workers`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +22,9 @@ from typing import Iterator
 
 from tqdm.auto import tqdm
 
-from sclesion.core.atomic import write_text
+from sclesion.core.atomic import clean_stale_temporaries, prepare_folder, temporary_folder, write_text
 from sclesion.core.errors import InputError
+from sclesion.core.workers import check_jobs, process_pool
 from sclesion.data.synthetic.spec import GENERATOR_VERSION, SITES, load_spec, spec_hash
 from sclesion.data.synthetic.subject import plan_subject, write_subject
 
@@ -62,8 +65,7 @@ def cached_hash(root: str | Path) -> str | None:
 
 @contextmanager
 def _locked(target: Path) -> Iterator[None]:
-    lock = target.parent / f".{target.name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock = prepare_folder(target.parent) / f".{target.name}.lock"
     with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -155,27 +157,32 @@ def generate_cohort(spec: str | Path | dict, out_dir: str | Path, seed: int | No
     Raises
     ------
     InputError
-        If ``out_dir`` exists, is not empty and is not a synthetic cohort.
+        If ``out_dir`` is a file, or exists, is not empty and is not a synthetic cohort; ``n_jobs`` < 1; a
+        negative seed.
     """
+    check_jobs(n_jobs)
+    if seed is not None and int(seed) < 0:
+        raise InputError(f"--seed must be a whole number >= 0, got {seed}")
     if not isinstance(spec, dict):
         spec = load_spec(spec, seed=seed)
     elif seed is not None:
         spec = {**spec, "seed": int(seed)}
     out_dir = Path(out_dir).absolute()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("exists and is a file, not a folder; choose a folder for the cohort", out_dir)
     digest = spec_hash(spec)
     with _locked(out_dir):
+        clean_stale_temporaries(out_dir.parent)
         if cached_hash(out_dir) == digest:
             return CohortResult(out_dir, False, digest)
         if out_dir.exists() and any(out_dir.iterdir()) and cached_hash(out_dir) is None:
             raise InputError("exists and is not a synthetic cohort; refusing to overwrite it", out_dir)
-        tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        tmp = temporary_folder(out_dir)
         try:
             jobs = [(spec, site, number, tmp) for site, number in subject_list(spec)]
             bar = tqdm(total=len(jobs), desc=f"synth {spec['name']}", unit="subject", disable=not progress)
             if n_jobs > 1:
-                with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+                with process_pool(n_jobs) as pool:
                     for subject in pool.map(_work, jobs):
                         bar.set_postfix_str(subject)
                         bar.update()
@@ -186,7 +193,7 @@ def generate_cohort(spec: str | Path | dict, out_dir: str | Path, seed: int | No
             bar.close()
             _write_tables(spec, tmp, digest)
             if out_dir.exists():
-                old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+                old = temporary_folder(out_dir)
                 os.replace(out_dir, old)
                 os.replace(tmp, out_dir)
                 shutil.rmtree(old)

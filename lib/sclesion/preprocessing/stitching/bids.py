@@ -11,7 +11,9 @@ Output, the same layout without the chunk entity::
     <out_root>/derivatives/labels/sub-<id>/ses-<ses>/anat/sub-<id>_ses-<ses>_acq-ax_T2w_seg-manual.nii.gz (...)
 
 plus ``participants.tsv`` and ``dataset_description.json``, so the output is itself a BIDS dataset that
-:func:`sclesion.data.bids.discover` reads. Existing outputs are kept (reruns only fill in what is missing).
+:func:`sclesion.data.bids.discover` reads. Outputs keep the chunks' extension (``.nii`` or ``.nii.gz``). A
+rerun skips every output whose provenance record matches its chunks (:mod:`sclesion.core.provenance`) and
+stitches the others again.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sclesion.core.atomic import write_text
-from sclesion.data.bids import LABEL_SUFFIXES, discover, split_extension
 from sclesion.core.errors import InputError
+from sclesion.core.provenance import OutputSet
+from sclesion.core.names import split_extension
+from sclesion.data.bids import LABEL_SUFFIXES, discover
 from sclesion.preprocessing.stitching.stitch import stitch_files
 
 #: Columns of the table returned by :func:`stitch_dataset`.
 COLUMNS: list[str] = [
-    "participant_id", "session", "site", "n_chunks", "image", "cord", "lesion", "overlap_mm", "gap_mm",
+    "participant_id", "session", "site", "n_chunks", "image", "cord", "lesion", "overlap_mm", "gap_mm", "status",
 ]
 
 
@@ -42,6 +45,20 @@ def stitched_name(chunk_path: str | Path) -> str:
     """
     stem, extension = split_extension(Path(chunk_path).name)
     return re.sub(r"_chunk-[A-Za-z0-9]+", "", stem) + extension
+
+
+def stitched_paths(chunk_image: str | Path, bids_root: str | Path, out_root: str | Path) -> dict[str, Path]:
+    """Paths of a session's stitched ``image``, ``cord`` and ``lesion`` from one of its chunk images.
+
+    The outputs keep the chunk image's extension (``.nii`` or ``.nii.gz``).
+    """
+    chunk_image = Path(chunk_image)
+    relative = chunk_image.parent.relative_to(Path(bids_root))
+    name = stitched_name(chunk_image)
+    stem, extension = split_extension(name)
+    labels = Path(out_root) / "derivatives" / "labels" / relative
+    return {"image": Path(out_root) / relative / name,
+            **{kind: labels / f"{stem}_{suffix}{extension}" for kind, suffix in LABEL_SUFFIXES.items()}}
 
 
 def stitch_session(rows: pd.DataFrame, bids_root: str | Path, out_root: str | Path) -> dict:
@@ -59,24 +76,21 @@ def stitch_session(rows: pd.DataFrame, bids_root: str | Path, out_root: str | Pa
     Returns
     -------
     dict
-        One row of :func:`stitch_dataset`'s table.
+        One row of :func:`stitch_dataset`'s table; ``status`` is ``up to date`` when no output was written.
     """
     rows = rows.sort_values("chunk")
     images = [Path(p) for p in rows["image"]]
-    relative = images[0].parent.relative_to(Path(bids_root))
-    name = stitched_name(images[0])
-    stem, extension = split_extension(name)
-    out_image = Path(out_root) / relative / name
-    report = stitch_files(images, out_image, is_mask=False)
-    outputs = {"image": out_image}
-    for kind, suffix in LABEL_SUFFIXES.items():
+    paths = stitched_paths(images[0], bids_root, out_root)
+    report = stitch_files(images, paths["image"], is_mask=False)
+    outputs = {"image": paths["image"]}
+    statuses = {report.status}
+    for kind in LABEL_SUFFIXES:
         labels = list(rows[kind])
         if any(label is None or pd.isna(label) for label in labels):
             outputs[kind] = None
             continue
-        out_label = Path(out_root) / "derivatives" / "labels" / relative / f"{stem}_{suffix}{extension}"
-        stitch_files([Path(p) for p in labels], out_label, is_mask=True)
-        outputs[kind] = out_label
+        statuses.add(stitch_files([Path(p) for p in labels], paths[kind], is_mask=True).status)
+        outputs[kind] = paths[kind]
     first = rows.iloc[0]
     return {
         "participant_id": first["participant_id"],
@@ -86,6 +100,7 @@ def stitch_session(rows: pd.DataFrame, bids_root: str | Path, out_root: str | Pa
         **outputs,
         "overlap_mm": [round(max(j.overlap_mm, 0.0), 3) for j in report.junctions],
         "gap_mm": max((j.gap_mm for j in report.junctions), default=0.0),
+        "status": "up to date" if statuses == {"up to date"} else "built",
     }
 
 
@@ -138,7 +153,7 @@ def stitch_dataset(
 
 
 def write_dataset_files(bids_root: Path, out_root: Path, what: str, generated_by: dict) -> None:
-    """participants.tsv (copied) and dataset_description.json of a derived dataset, unless present.
+    """participants.tsv (copied) and dataset_description.json of a derived dataset, unless up to date.
 
     Parameters
     ----------
@@ -149,17 +164,27 @@ def write_dataset_files(bids_root: Path, out_root: Path, what: str, generated_by
     generated_by : dict
         The BIDS ``GeneratedBy`` entry (``Name``, ``Description``).
     """
+    from sclesion.core.atomic import write_text
+
     participants = bids_root / "participants.tsv"
-    if participants.is_file() and not (out_root / "participants.tsv").exists():
-        write_text(participants.read_text(), out_root / "participants.tsv")
-    description = out_root / "dataset_description.json"
-    if not description.exists():
-        source = bids_root / "dataset_description.json"
-        name = json.loads(source.read_text()).get("Name", bids_root.name) if source.is_file() else bids_root.name
+    if participants.is_file():
+        copy = OutputSet("copy", [out_root / "participants.tsv"], [participants])
+        if not copy.up_to_date():
+            with copy.writing():
+                write_text(participants.read_text(), out_root / "participants.tsv")
+    source = bids_root / "dataset_description.json"
+    description = OutputSet("describe", [out_root / "dataset_description.json"], [source] if source.is_file() else [],
+                            {"what": what, "generated_by": generated_by})
+    if not description.up_to_date():
+        try:
+            name = json.loads(source.read_text()).get("Name", bids_root.name) if source.is_file() else bids_root.name
+        except ValueError:
+            raise InputError("not valid JSON", source) from None
         text = json.dumps({
             "Name": f"{name} ({what})",
             "BIDSVersion": "1.9.0",
             "DatasetType": "derivative",
             "GeneratedBy": [generated_by],
         }, indent=2)
-        write_text(text + "\n", description)
+        with description.writing():
+            write_text(text + "\n", out_root / "dataset_description.json")

@@ -55,6 +55,9 @@ class StitchReport:
         One per consecutive pair of chunks along ``stacking_axis``.
     empty_slices : tuple of int
         Output slice indices along ``stacking_axis`` that no chunk covers (left empty, value 0).
+    status : str
+        What happened to the output file: ``written`` (new), ``rewritten`` (an output made from other chunks
+        or options was replaced), ``up to date`` (the recorded inputs and options match; nothing written).
     """
 
     shape: tuple[int, int, int]
@@ -64,6 +67,7 @@ class StitchReport:
     stacking_axis: int
     junctions: list[Junction] = field(default_factory=list)
     empty_slices: tuple[int, ...] = ()
+    status: str = "written"
 
     @property
     def gaps(self) -> list[Junction]:

@@ -10,13 +10,14 @@ bias-field correction and without histogram matching), without its defects:
 - chunks are resampled only over their footprint, per axis when they are axis-parallel
   (:mod:`sclesion.preprocessing.stitching.resample`), so stitching three 320x256x35 chunks takes well under a second.
 
-Public API: :func:`stitch_images` (in memory) and :func:`stitch_files` (files, atomic, skips existing output).
+Public API: :func:`stitch_images` (in memory) and :func:`stitch_files` (files, atomic, skips an output whose
+provenance record matches its chunks and options, :mod:`sclesion.core.provenance`).
 Arrays are indexed ``[i, j, k]`` like their affines; affines map voxel indices to world RAS+ mm.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nibabel as nib
@@ -24,7 +25,9 @@ import numpy as np
 
 from sclesion.core.atomic import save_nifti
 from sclesion.core.errors import InputError
+from sclesion.core.names import name_kind
 from sclesion.core.nifti import load_nifti, nifti_stem, read_data
+from sclesion.core.provenance import OutputSet
 from sclesion.preprocessing.stitching.blend import OverlapWeights, blend_images, blend_masks, overlap_boxes, ramp_weights
 from sclesion.preprocessing.stitching.grid import footprint, plan_grid
 from sclesion.preprocessing.stitching.report import StitchReport, make_report
@@ -32,12 +35,6 @@ from sclesion.preprocessing.stitching.resample import resample
 
 #: Most distinct values a chunk may hold and still look like a mask (label map) rather than an image.
 MAX_MASK_LABELS: int = 64
-
-#: Last part of a file name (before the extension) that marks a mask: its key before any dash.
-MASK_NAME_KEYS: frozenset[str] = frozenset({"seg", "dseg", "mask", "msk", "lesion", "label", "labels"})
-
-#: BIDS suffixes of anatomical images.
-IMAGE_SUFFIXES: frozenset[str] = frozenset({"T1w", "T2w", "T2starw", "T2star", "FLAIR", "PD", "PDw", "MTw", "UNIT1"})
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,10 @@ def stitch_images(images: list[nib.Nifti1Image], is_mask: bool) -> StitchResult:
 
 
 def stitch_files(paths: list[str | Path], out_path: str | Path, is_mask: bool | None = None) -> StitchReport:
-    """Stitch chunk files into ``out_path`` (written atomically); skip the work if ``out_path`` exists.
+    """Stitch chunk files into ``out_path`` (written atomically); skip the work if it is up to date.
+
+    The output is up to date when its provenance record (:mod:`sclesion.core.provenance`) holds the checksums
+    of these chunks and the same ``is_mask``; any other existing output is replaced.
 
     Parameters
     ----------
@@ -107,14 +107,14 @@ def stitch_files(paths: list[str | Path], out_path: str | Path, is_mask: bool | 
     is_mask : bool, optional
         Force mask (True) or image (False). By default it is read from the file names (a last part such as
         ``_seg-manual``, ``_lesion-manual``, ``_seg``, ``_mask`` means mask; ``_T2w`` and other BIDS image
-        suffixes mean image) and, for names that say neither, from the values (at most
+        suffixes mean image; :func:`sclesion.core.names.name_kind`) and, for names that say neither, from the values (at most
         :data:`MAX_MASK_LABELS` distinct integer values in 0..255 means mask).
 
     Returns
     -------
     StitchReport
-        Also when the output existed: then it is computed from the input headers only (nothing is read or
-        written), so a rerun still reports the gaps.
+        With ``status`` ``written``, ``rewritten`` or ``up to date``; when up to date it is computed from the
+        input headers only (no voxel data read, nothing written), so a rerun still reports the gaps.
 
     Raises
     ------
@@ -128,21 +128,26 @@ def stitch_files(paths: list[str | Path], out_path: str | Path, is_mask: bool | 
     _check_paths(paths, out_path)
     check_same_session(paths)
     named = _kind_from_names(paths)
+    outputs = OutputSet("stitch", [out_path], {str(k): p for k, p in enumerate(sorted(paths, key=str))},
+                        {"is_mask": is_mask})
     headers = [load_nifti(p) for p in paths]
     for header, path in zip(headers, paths):
         _check_geometry(header, str(path))
-    if out_path.exists():
+    status = outputs.status()
+    if status == "current":
         affines = [h.affine for h in headers]
         shapes = [h.shape for h in headers]
         grid = plan_grid(affines, shapes)
-        return make_report(grid, [footprint(grid, a, s) for a, s in zip(affines, shapes)], affines, shapes)
+        report = make_report(grid, [footprint(grid, a, s) for a, s in zip(affines, shapes)], affines, shapes)
+        return replace(report, status="up to date")
     arrays = [read_data(h, p, dtype=None) for h, p in zip(headers, paths)]
     names = [str(p) for p in paths]
     if is_mask is None:
         is_mask = named if named is not None else _kind_from_values(arrays, names)
     result = _stitch_arrays(arrays, [h.affine for h in headers], names, is_mask)
-    save_nifti(result.image, out_path)
-    return result.report
+    with outputs.writing():
+        save_nifti(result.image, out_path)
+    return replace(result.report, status="written" if status == "missing" else "rewritten")
 
 
 def check_same_session(paths: list[Path]) -> None:
@@ -262,19 +267,9 @@ def _entity(path: Path, key: str) -> str | None:
     return None
 
 
-def _name_kind(path: Path) -> bool | None:
-    """True if the name marks a mask, False if it marks an image, None if it says neither."""
-    last = nifti_stem(path).split("_")[-1]
-    if last.split("-")[0].lower() in MASK_NAME_KEYS:
-        return True
-    if last in IMAGE_SUFFIXES:
-        return False
-    return None
-
-
 def _kind_from_names(paths: list[Path]) -> bool | None:
     """The kind the names agree on (None if they say nothing); :class:`InputError` if they mix kinds."""
-    kinds = {p: _name_kind(p) for p in paths}
+    kinds = {p: name_kind(p) for p in paths}
     said = {k for k in kinds.values() if k is not None}
     if len(said) > 1:
         masks = ", ".join(p.name for p, k in kinds.items() if k)
@@ -291,6 +286,4 @@ def _check_paths(paths: list[Path], out_path: Path) -> None:
     for k, r in enumerate(resolved):
         if r in resolved[:k]:
             raise InputError("the same chunk is given twice", paths[k])
-    if out_path.resolve() in resolved:
-        raise InputError("the output would overwrite an input chunk", out_path)
 

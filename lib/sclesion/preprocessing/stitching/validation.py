@@ -20,7 +20,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from sclesion.core.nifti import load_image, load_mask
+from sclesion.core.nifti import load_image, load_mask, load_nifti
 from sclesion.evaluation.lesions import count_lesions
 from sclesion.evaluation.metrics import dice
 from sclesion.preprocessing.stitching.grid import OutputGrid, footprint, voxel_sizes
@@ -84,7 +84,7 @@ def truth_errors(bids_root: str | Path, subject: str, session: str, chunk_images
     cord = load_mask(stitched["cord"])[0] > 0
     lesion = load_mask(stitched["lesion"])[0] > 0
     true_cord, true_lesion = truth.cord > 0, truth.lesion > 0
-    chunks = [nib.load(path) for path in chunk_images]
+    chunks = [load_nifti(path) for path in chunk_images]
     overlap = coverage_count(affine, image.shape, chunks) >= 2
     cord_signal = float(np.median(truth.image[true_cord]))
     body = (image != 0) & (truth.image > _BODY_FRACTION * cord_signal)

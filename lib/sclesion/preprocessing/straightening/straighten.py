@@ -40,11 +40,18 @@ from sclesion.core.atomic import save_nifti, write_text
 from sclesion.core.conventions import REGION_THRESHOLD, STRAIGHT_FOV_HALF_WIDTH_MM
 from sclesion.preprocessing.straightening.centerline import Centerline, fit_centerline, slice_centroids
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import axcodes, load_nifti, nifti_stem, reorient, to_rpi, voxel_sizes
+from sclesion.core.names import require_nifti
+from sclesion.core.nifti import (axcodes, check_grid, load_checked, load_field, load_nifti, nifti_stem, read_data,
+                                 reorient, to_rpi, validate_mask_against, voxel_sizes)
+from sclesion.core.provenance import OutputSet
 from sclesion.preprocessing.straightening.warp import ORDERS, Interpolation, apply_warp, field_image, grid_positions, sample, warp_labels_back
 
 #: Largest angle (degrees) between the centerline and the slice normal that straightening accepts.
 MAX_TILT_DEGREES = 70
+
+#: Largest half width (mm) of the straight in-plane field of view: a body is about 200 mm across, so larger
+#: values only allocate memory (the straight grid grows with its square).
+MAX_FOV_MM = 100.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,13 @@ class StraightGrid:
         affine = np.diag([-dx, dy, dz, 1.0])
         affine[:3, 3] = self.origin + [self.half * dx, -self.half * dy, self.slice_s[0]]
         return affine
+
+
+def check_fov(fov_mm: float) -> None:
+    """Raise :class:`InputError` unless ``0 < fov_mm <= MAX_FOV_MM`` (finite), before anything is allocated."""
+    if not (np.isfinite(fov_mm) and 0 < fov_mm <= MAX_FOV_MM):
+        raise InputError(f"--fov-mm: the field of view half width must be > 0 and <= {MAX_FOV_MM:g} mm; "
+                         f"got {fov_mm}")
 
 
 def _straight_grid(centerline: Centerline, zooms: np.ndarray, fov_mm: float) -> StraightGrid:
@@ -319,14 +333,10 @@ def straighten(
     for name, img in (("image", image), ("cord mask", cord_mask)):
         if len(img.shape) != 3:
             raise InputError(f"the {name} must be 3D; got shape {img.shape}", img.get_filename())
-    if image.shape != cord_mask.shape or not np.allclose(image.affine, cord_mask.affine, atol=1e-3):
-        raise InputError(
-            f"the cord mask (shape {cord_mask.shape}) is not on the image grid (shape {image.shape})",
-            cord_mask.get_filename(),
-        )
-    if fov_mm <= 0:
-        raise InputError(f"the field of view must be positive; got {fov_mm} mm")
-    mask_rpi, affine_rpi = to_rpi(np.asanyarray(cord_mask.dataobj), cord_mask.affine)
+    check_grid(cord_mask, cord_mask.get_filename() or "the cord mask", image, "the image")
+    check_fov(fov_mm)
+    mask_rpi, affine_rpi = to_rpi(read_data(cord_mask, cord_mask.get_filename() or "the cord mask", dtype=None),
+                                  cord_mask.affine)
     slices, centroids = slice_centroids(mask_rpi, affine_rpi, max_gap_slices, cord_mask.get_filename())
     zooms = voxel_sizes(affine_rpi)
     centerline = fit_centerline(slices, centroids, float(zooms[2]), knot_spacing_mm=knot_spacing_mm)
@@ -336,7 +346,8 @@ def straighten(
     straight_positions = grid_positions(grid.shape, grid.affine)
     if interp not in ORDERS:
         raise InputError(f"unknown interpolation {interp!r}; choose from {', '.join(ORDERS)}")
-    straight = sample(np.asanyarray(image.dataobj), image.affine, native_positions, ORDERS[interp])
+    straight = sample(read_data(image, image.get_filename() or "the image", dtype=None), image.affine, native_positions,
+                      ORDERS[interp])
     straight_image = nib.Nifti1Image(straight, grid.affine)
     straight_image.header.set_xyzt_units("mm", "sec")
     native_to_straight = field_image(native_positions - straight_positions, grid.affine)
@@ -381,8 +392,8 @@ def load_straightening(
         A field not on its grid, or a straightened image whose grid differs from the one the cord mask and
         settings give (written with other settings or from another mask).
     """
-    image, native, cord = load_nifti(straight_image), load_nifti(native_image), load_nifti(cord_mask)
-    forward, backward = nib.load(native_to_straight), nib.load(straight_to_native)
+    image, native, cord = load_checked(straight_image), load_nifti(native_image), load_checked(cord_mask, "mask")
+    forward, backward = load_field(native_to_straight), load_field(straight_to_native)
     mask_rpi, affine_rpi = to_rpi(np.asanyarray(cord.dataobj), cord.affine)
     slices, centroids = slice_centroids(mask_rpi, affine_rpi, max_gap_slices, cord.get_filename())
     zooms = voxel_sizes(affine_rpi)
@@ -415,7 +426,9 @@ class StraightenedFiles:
     masks : dict of str to Path
         Each mask warped to straight space (linear, then > threshold), under its own file name.
     skipped : bool
-        True if every output already existed and nothing was computed.
+        True if every output was up to date and nothing was computed.
+    rewritten : bool
+        True if outputs of an earlier run with other inputs or options were replaced.
     """
 
     image: Path
@@ -424,6 +437,7 @@ class StraightenedFiles:
     centerline: Path
     masks: dict[str, Path]
     skipped: bool
+    rewritten: bool = False
 
     @property
     def all(self) -> list[Path]:
@@ -445,7 +459,12 @@ def straighten_files(
     Outputs (see :class:`StraightenedFiles`): the straightened image under the input's file name, both
     warping fields, the centerline table and, for each path in ``masks``, that mask warped to straight space
     with linear interpolation and binarized at ``threshold`` (as the authors did), under its own file name.
-    When every output exists the work is skipped; inputs are never overwritten.
+    The outputs are one set (:class:`sclesion.core.provenance.OutputSet`): the work is skipped when every
+    output is up to date with these inputs and options, and otherwise every output is written again. Inputs
+    are never overwritten.
+
+    Every input goes through the validating reader: the image must be readable, 3D and finite; the cord
+    mask and every mask must lie on the image grid (shape, affine within 0.001 mm) and hold only 0 and 1.
 
     Parameters
     ----------
@@ -465,12 +484,20 @@ def straighten_files(
     Returns
     -------
     StraightenedFiles
+
+    Raises
+    ------
+    InputError
+        Naming the file or option and the problem.
     """
     image_path, cord_path, out_dir = Path(image_path), Path(cord_path), Path(out_dir)
     mask_paths = [Path(m) for m in masks]
     stem = nifti_stem(image_path)
-    if stem == image_path.name:
-        raise InputError("expected a .nii or .nii.gz file", image_path)
+    for path in (image_path, *mask_paths):
+        require_nifti(path)
+    check_fov(fov_mm)
+    if not (np.isfinite(threshold) and 0 < threshold < 1):
+        raise InputError(f"the mask threshold must lie strictly between 0 and 1; got {threshold}")
     outputs = StraightenedFiles(
         image=out_dir / image_path.name,
         native_to_straight=out_dir / f"{stem}_from-native_to-straight_xfm.nii.gz",
@@ -479,26 +506,27 @@ def straighten_files(
         masks={str(m): out_dir / m.name for m in mask_paths},
         skipped=False,
     )
-    inputs = {p.resolve() for p in [image_path, cord_path, *mask_paths]}
-    clashes = [p for p in outputs.all if p.resolve() in inputs]
-    if clashes:
-        raise InputError("output folder holds the inputs; choose another folder so they are not overwritten",
-                         clashes[0])
-    if all(p.exists() for p in outputs.all):
+    names = [p.name for p in outputs.all]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"two outputs would share the name {repeated[0]} (a --mask named like the image or "
+                         "another mask); rename it")
+    inputs = {"image": image_path, "cord": cord_path, **{f"mask {m}": p for m, p in enumerate(mask_paths)}}
+    record = OutputSet("straighten", outputs.all, inputs,
+                       {"fov_mm": float(fov_mm), "threshold": float(threshold), "interp": interp})
+    status = record.status()
+    if status == "current":
         return StraightenedFiles(**{**outputs.__dict__, "skipped": True})
 
-    image, cord = load_nifti(image_path), load_nifti(cord_path)
+    image = load_checked(image_path, "image")
+    cord = validate_mask_against(image, cord_path)
+    mask_images = {str(m): validate_mask_against(image, m) for m in mask_paths}
     result = straighten(image, cord, fov_mm=fov_mm, interp=interp)
-    for mask_path, target in outputs.masks.items():
-        if not target.exists():
-            save_nifti(result.to_straight(load_nifti(mask_path), interp="linear", threshold=threshold), target)
-    if not outputs.centerline.exists():
+    with record.writing():
+        for mask_path, target in outputs.masks.items():
+            save_nifti(result.to_straight(mask_images[mask_path], interp="linear", threshold=threshold), target)
         write_text(result.centerline_table().to_csv(sep="\t", index=False, float_format="%.4f"), outputs.centerline)
-    for img, target in (
-        (result.native_to_straight, outputs.native_to_straight),
-        (result.straight_to_native, outputs.straight_to_native),
-        (result.image, outputs.image),
-    ):
-        if not target.exists():
-            save_nifti(img, target)
-    return outputs
+        save_nifti(result.native_to_straight, outputs.native_to_straight)
+        save_nifti(result.straight_to_native, outputs.straight_to_native)
+        save_nifti(result.image, outputs.image)
+    return StraightenedFiles(**{**outputs.__dict__, "rewritten": status == "stale"})

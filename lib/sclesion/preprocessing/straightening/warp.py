@@ -27,6 +27,7 @@ from scipy import ndimage
 
 from sclesion.core.conventions import REGION_THRESHOLD
 from sclesion.core.errors import InputError
+from sclesion.core.nifti import check_grid, read_data
 
 Interpolation = Literal["nearest", "linear", "spline"]
 
@@ -78,7 +79,7 @@ def field_positions(field: nib.Nifti1Image, path=None) -> np.ndarray:
         raise InputError(
             f"not a warping field: shape {shape}; expected (X, Y, Z, 1, 3) displacements in mm", path
         )
-    positions = np.asarray(field.dataobj, dtype=np.float32).reshape(shape[:3] + (3,)).copy()
+    positions = read_data(field, path or "the warping field").reshape(shape[:3] + (3,)).copy()
     positions[..., :2] *= -1  # LPS -> RAS
     positions += grid_positions(shape[:3], field.affine)
     return positions
@@ -176,10 +177,6 @@ def sample(volume: np.ndarray, affine: np.ndarray, positions: np.ndarray, order:
     return values
 
 
-def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image, tolerance_mm: float = 1e-3) -> bool:
-    return a.shape[:3] == b.shape[:3] and np.allclose(a.affine, b.affine, atol=tolerance_mm)
-
-
 def apply_warp(
     moving: nib.Nifti1Image,
     warp: nib.Nifti1Image,
@@ -211,14 +208,10 @@ def apply_warp(
         raise InputError(f"unknown interpolation {interp!r}; choose from {', '.join(ORDERS)}")
     if len(moving.shape) != 3:
         raise InputError(f"apply_warp needs a 3D image; got shape {moving.shape}", moving.get_filename())
-    if not _same_grid(warp, reference):
-        raise InputError(
-            f"the warping field (shape {warp.shape[:3]}) is not defined on the reference grid "
-            f"(shape {reference.shape[:3]}); pass the image whose space the field warps into",
-            warp.get_filename(),
-        )
+    _check_field_grid(warp, reference)
     positions = field_positions(warp, warp.get_filename())
-    values = sample(np.asanyarray(moving.dataobj), moving.affine, positions, ORDERS[interp])
+    values = sample(read_data(moving, moving.get_filename() or "the moving image", dtype=None), moving.affine,
+                    positions, ORDERS[interp])
     if threshold is not None:
         data = (values > threshold).astype(np.uint8)
     elif interp == "nearest":
@@ -228,6 +221,15 @@ def apply_warp(
     out = nib.Nifti1Image(data, reference.affine)
     out.header.set_xyzt_units("mm", "sec")
     return out
+
+
+def _check_field_grid(field: nib.Nifti1Image, reference: nib.Nifti1Image) -> None:
+    """A field must be defined on the grid of the reference: :class:`InputError` saying what differs."""
+    try:
+        check_grid(field, field.get_filename() or "the warping field", reference, "the reference")
+    except InputError as err:
+        raise InputError(f"{err.problem}: the field is not defined on the reference grid; pass the image whose "
+                         "space the field warps into", err.path) from None
 
 
 def warp_labels_back(
@@ -253,9 +255,8 @@ def warp_labels_back(
     nib.Nifti1Image
         uint8 label map on the native grid: 0 background, 1 cord, 2 lesion.
     """
-    if not _same_grid(inverse_field, native_reference):
-        raise InputError("the inverse field is not defined on the native reference grid", inverse_field.get_filename())
-    labels = np.asanyarray(label_map_straight.dataobj)
+    _check_field_grid(inverse_field, native_reference)
+    labels = read_data(label_map_straight, label_map_straight.get_filename() or "the label map", dtype=None)
     positions = field_positions(inverse_field, inverse_field.get_filename())
     inside, coords = voxel_coordinates(positions, label_map_straight.affine, labels.shape)
     del positions
