@@ -182,7 +182,7 @@ def test_rendered_chapter_reads_like_the_paper(tmp_path, repo_root, chromium):
 
 @pytest.mark.notebooks
 def test_the_kernel_answers_overlapping_requests():
-    """The kernel keeps answering with two shell requests always in flight (ipykernel 7.0-7.3 stopped: see
+    """The kernel keeps answering with two shell requests always in flight (ipykernel 7.3 stopped: see
     the comment above ``sclesion.book.execute_notebook``); one reply missing for 30 s fails the test."""
     from queue import Empty
 
@@ -210,5 +210,5 @@ def test_the_kernel_answers_overlapping_requests():
 def test_the_installed_kernel_is_not_one_that_stops_answering():
     from importlib.metadata import version
 
-    major, minor = (int(part) for part in version("ipykernel").split(".")[:2])
-    assert (major, minor) >= (7, 4), f"ipykernel {version('ipykernel')}: pyproject.toml requires >= 7.4"
+    major = int(version("ipykernel").split(".")[0])
+    assert major < 7, f"ipykernel {version('ipykernel')}: pyproject.toml requires < 7 (see sclesion.book)"

@@ -98,15 +98,16 @@ def warnings_in(nb_path: Path) -> list[str]:
     return found
 
 
-# Why a notebook could hang, and what prevents it. ipykernel 7.0 to 7.3 read the shell channel through a tornado
-# ZMQStream but sent each reply raw on the same ROUTER socket from another callback. With pyzmq's edge-triggered
-# socket notification, that raw send could consume the "readable" edge of a request that had just arrived; the
-# stream was never woken again, so that request and every later one stayed unread: the kernel sat idle and
-# papermill (nbclient) waited for a reply forever (ipykernel issue 1554, fixed in 7.4.0 by pull request 1529).
-# Requests overlap exactly when a kernel starts slowly, as on a fresh clone or a loaded machine: jupyter_client
-# sends a new kernel_info request every second until one is answered. With two requests kept in flight, a 7.3.0
-# kernel stopped answering after 100-800 replies in each of four runs here; 7.4.0 answered 3,000 of 3,000 each
-# time (tests/test_book.py keeps that check). pyproject.toml therefore requires ipykernel>=7.4, and every wait is
+# Why a notebook could hang, and what prevents it. ipykernel 7 moved the shell channel to a thread of its own that
+# hands requests to the main loop through in-process sockets, and its replies go out raw on the same ROUTER socket.
+# With pyzmq's edge-triggered socket notification a reply can consume the "readable" edge of a request that has
+# just arrived; that request and every later one then stay unread: the kernel sits idle and papermill (nbclient)
+# waits for a reply forever. ipykernel 7.4.0 fixed one such race (ipykernel pull request 1529; with two requests
+# kept in flight, 7.3.0 stopped answering after 100-800 replies here, 7.4.0 did not), but a full test run here
+# still hung with 7.4.0: kernel and client both idle in their event loops in the middle of a chapter. Requests
+# overlap exactly when a kernel starts or runs slowly, as on a fresh clone or a loaded 2-core machine. The 6.x
+# kernels read and answer the shell channel on one stream of the main loop, so pyproject.toml requires
+# ipykernel<7 (tests/test_book.py keeps the overlapping-requests check and the version bound). Every wait is
 # bounded anyway: the kernel's start (KERNEL_START_TIMEOUT_S), each cell and the final kernel_info reply (the
 # profile's notebook_timeout_s). The transport stays TCP on the loopback interface, as Jupyter's default.
 def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], cwd: Path,
