@@ -29,14 +29,14 @@ from sclesion.nnunet.plans import FULL_SI, full_si_patch, load_plans, plans_tabl
 from sclesion.nnunet.predict import load_model, predict_files
 from sclesion.nnunet.runner import grid_jobs, run_local, submit
 from sclesion.nnunet.settings import settings_from_profile
-from sclesion.nnunet.trainer import trainer_name
+from sclesion.nnunet.trainer import Schedule, read_schedule
 from sclesion.nnunet.jobs import subject_folds
 from sclesion.core.profile import load_profile
 from sclesion.data.split import read_split
 from sclesion.preprocessing.variants import build_variants, variant_root
 
 NATIVE, STRAIGHT = DATASETS["chunks_native"], DATASETS["stitched_straightened"]
-TRAINER = "nnUNetTrainerDiceCELoss_noSmooth_1epochs_2it_1vit_fg80_lr0p03"
+TRAINER = "nnUNetTrainerDiceCELoss_noSmooth"  # nnU-Net's own name: its tools load our models
 
 
 # --- shared, expensive fixtures (each runs once per module) ------------------------------------------------
@@ -325,11 +325,11 @@ def test_trainer_class_derives_from_the_papers_trainer():
 
     from sclesion.nnunet.trainer import trainer_class
 
-    cls = trainer_class("nnUNetTrainerDiceCELoss_noSmooth", 1, 2, 1, 0.8, 0.03)
-    assert cls.__name__ == TRAINER == trainer_name("nnUNetTrainerDiceCELoss_noSmooth", 1, 2, 1, 0.8, 0.03)
-    assert issubclass(cls, nnUNetTrainerDiceCELoss_noSmooth)
+    cls = trainer_class(Schedule("nnUNetTrainerDiceCELoss_noSmooth", 1, 2, 1, 0.8, 0.03))
+    assert cls.__name__ == TRAINER
+    assert issubclass(cls, nnUNetTrainerDiceCELoss_noSmooth) and cls is not nnUNetTrainerDiceCELoss_noSmooth
     with pytest.raises(ValueError, match="no trainer class 'nnUNetTrainerNope'"):
-        trainer_class("nnUNetTrainerNope", 1, 2, 1)
+        trainer_class(Schedule("nnUNetTrainerNope", 1, 2, 1))
 
 
 def test_local_training_replaces_an_interrupted_fold_and_resumes(trained_2d):
@@ -338,6 +338,7 @@ def test_local_training_replaces_an_interrupted_fold_and_resumes(trained_2d):
     assert second["status"].tolist() == ["done"]
     assert job.model_dir.name == f"{TRAINER}__nnUNetPlansTiny__2d"
     assert (job.fold_dir / "checkpoint_final.pth").is_file()
+    assert read_schedule(job.fold_dir) == job.schedule == Schedule(TRAINER, 1, 2, 1, 0.8, 0.03)
     assert not (job.fold_dir / "stale_from_an_interrupted_run.txt").exists()
 
 
@@ -404,6 +405,8 @@ def test_prediction_rerun_keeps_the_outputs(predicted_2d):
     _, out, _, second, stamps = predicted_2d
     assert second["status"].tolist() == ["kept"]
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")} == stamps and len(stamps) == 3
+    sidecar = json.loads(next(out.glob("labelmaps/*.json")).read_text())
+    assert sidecar["GeneratedBy"][0]["Model"]["Folds"] == [0] and len(sidecar["Checksums"]["weights"]) == 64
 
 
 def test_prediction_does_not_depend_on_the_stored_orientation(predicted_2d, trained_2d, tmp_path):

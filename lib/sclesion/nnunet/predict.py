@@ -295,6 +295,39 @@ def predict_image(model: Model, image: str | Path) -> nib.Nifti1Image:
     return nib.Nifti1Image(np.ascontiguousarray(native, dtype=np.uint8), affine)
 
 
+def nnunet_predict_command(model_dir: str | Path, input_dir: str | Path, output_dir: str | Path,
+                           folds: list[int] | None = None, device: str = "cpu") -> tuple[list[str], dict[str, str]]:
+    """The ``nnUNetv2_predict`` call (nnU-Net's own command) with the study's settings for a model folder laid
+    out as nnU-Net's (``<nnUNet_results>/Dataset<id>_<name>/<trainer>__<plans>__<configuration>``), and the
+    environment variables it needs; for checking that nnU-Net's tools load our models, and for benchmarks.
+
+    ``nnUNetv2_predict`` reads every ``<case>_0000.nii.gz`` of ``input_dir`` as it is stored (no reorientation):
+    give it images in the model's orientation. ``nnUNet_raw`` and ``nnUNet_preprocessed`` point at the work
+    folder's, beside the results folder, as :func:`sclesion.nnunet.environment.nnunet_environ` sets them.
+
+    Returns
+    -------
+    command : list of str
+        Starts with the ``nnUNetv2_predict`` script of the running Python's environment.
+    environ : dict of str to str
+        Variables to add to the environment.
+    """
+    import sys
+
+    model_dir = Path(model_dir).resolve()
+    trainer, plans, configuration = model_dir.name.split("__")
+    dataset = model_dir.parent.name
+    results = model_dir.parent.parent
+    folds = available_folds(model_dir) if folds is None else folds
+    command = [str(Path(sys.executable).parent / "nnUNetv2_predict"), "-i", str(input_dir), "-o", str(output_dir),
+               "-d", dataset, "-c", configuration, "-tr", trainer, "-p", plans, "-f", *[str(f) for f in folds],
+               "-chk", CHECKPOINT, "-step_size", str(TILE_STEP_SIZE), "--disable_tta", "-device", device,
+               "-npp", "1", "-nps", "1"]
+    environ = {"nnUNet_raw": str(results.parent / "raw"), "nnUNet_preprocessed": str(results.parent / "preprocessed"),
+               "nnUNet_results": str(results)}
+    return command, environ
+
+
 def warp_back(label_map: nib.Nifti1Image, inverse_field: str | Path, native_image: str | Path) -> nib.Nifti1Image:
     """Carry a straight-space label map to native space (each label separately, lesion over cord).
 
