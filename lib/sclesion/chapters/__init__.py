@@ -4,4 +4,5 @@ Modules
 -------
 cohort                      01_cohort.ipynb
 training_configurations     04_training_configurations.ipynb
+segmenting_your_own_scans   09_segmenting_your_own_scans.ipynb
 """
