@@ -525,7 +525,7 @@ def test_segment_rerun_keeps_outputs_and_a_retrained_model_segments_again(segmen
     assert again["status"].tolist() == ["segmented"]  # same image, other weights: never the stale masks
 
 
-def test_segment_reports_a_bad_image_in_one_line_and_goes_on(segmented_2d, trained_2d, tmp_path, capsys):
+def test_segment_reports_a_bad_image_in_one_line_and_goes_on_in_parallel(segmented_2d, trained_2d, tmp_path, capsys):
     from sclesion.cli.main import main
 
     folder = tmp_path / "in"
@@ -533,7 +533,7 @@ def test_segment_reports_a_bad_image_in_one_line_and_goes_on(segmented_2d, train
     shutil.copy(segmented_2d[0], folder / "good_T2w.nii.gz")
     (folder / "broken_T2w.nii.gz").write_bytes(b"not a nifti")
     status = main(["segment", "-i", str(folder), "-m", str(trained_2d[0].model_dir), "-o", str(tmp_path / "out"),
-                   "--no-qc"])
+                   "--no-qc", "--jobs", "2"])  # two worker processes, one image each
     captured = capsys.readouterr()
     assert status == 1
     assert "broken_T2w.nii.gz: failed: cannot read as NIfTI" in captured.out
