@@ -85,8 +85,10 @@ def axial_mosaic(image: nib.Nifti1Image, cord: nib.Nifti1Image, lesion: nib.Nift
         ax.set_ylabel("")
         ax.set_title(f"slice {k}", fontsize=7)
         # zoom on the cord: CROP_MM around the in-plane box of cord and lesions (axes in mm, as the panel's)
-        ax.set_xlim((low[0] - 0.5) * zooms[0] - CROP_MM, (high[0] + 0.5) * zooms[0] + CROP_MM)
-        ax.set_ylim((low[1] - 0.5) * zooms[1] - CROP_MM, (high[1] + 0.5) * zooms[1] + CROP_MM)
+        for axis, limit in ((0, ax.set_xlim), (1, ax.set_ylim)):
+            edges = (-0.5 * zooms[axis], (cord_rpi.shape[axis] - 0.5) * zooms[axis])  # the image's own extent
+            limit(max(edges[0], (low[axis] - 0.5) * zooms[axis] - CROP_MM),
+                  min(edges[1], (high[axis] + 0.5) * zooms[axis] + CROP_MM))
     fig.suptitle("axial slices with lesions (RPI index; cord cyan, lesion red; right of the patient on the left)",
                  fontsize=8)
     return fig
