@@ -25,8 +25,21 @@ book: install
 test: install
 	$(VENV)/bin/python -m pytest
 
-bench: install
+# The reference tools the benchmarks can install themselves, so that every ratio is measured in the same run:
+# TPTBox in its own environment (.venv-bench, away from the project's pins); nnU-Net's nnUNetv2_predict
+# comes with the project's own environment.
+BENCH_VENV ?= .venv-bench
+TPTBOX     ?= tptbox==1.1.0
+
+bench: install $(BENCH_VENV)/.installed
 	$(VENV)/bin/python benchmarks/run_all.py
+
+$(BENCH_VENV)/.installed:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet "$(TPTBOX)"
+	test -x $(VENV)/bin/nnUNetv2_predict
+	touch $@
 
 clean:
 	rm -rf _build

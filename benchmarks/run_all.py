@@ -1,7 +1,10 @@
 """Run every benchmark of the project (``benchmarks/bench_*.py``), one after the other.
 
 Usage: ``python benchmarks/run_all.py [NAME ...]`` (e.g. ``metrics`` runs only ``bench_metrics.py``).
-Each benchmark prints its own table of our figures beside the reference tool's, with ratios.
+Each benchmark prints its own table of our figures beside the reference tool's, with ratios:
+``bench_metrics`` (MetricsReloaded's definitions), ``bench_stitching`` (TPTBox, from ``.venv-bench``),
+``bench_straightening``, ``bench_synthetic``, ``bench_segment`` (``sclesion segment`` against nnU-Net's
+``nnUNetv2_predict`` with the same model folder). ``make bench`` installs the reference tools first.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ core            conventions, errors, atomic writes, NIfTI reading/validation/reo
 data            BIDS discovery, the patient-wise split, the synthetic cohort, phantoms
 preprocessing   stitching, straightening, the four dataset variants
 nnunet          region-based nnU-Net v2 datasets, plans, training grid and prediction
-evaluation      metrics, lesion detection, stacking, statistics, scoring predictions
+evaluation      metrics, lesion detection, stacking, statistics, scoring predictions, lesion morphometrics
+segment         the model as a tool for users' own scans: post-processing, batches, QC page
 figures         slice views and distributions shared by the chapters
 chapters        one module per notebook, with the notebook's name
 cli             the ``sclesion`` command, one module per subcommand

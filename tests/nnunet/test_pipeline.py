@@ -28,14 +28,14 @@ from sclesion.nnunet.preprocess import PREPROCESSED_MARKER, plan, planning_done
 from sclesion.nnunet.plans import FULL_SI, full_si_patch, load_plans, plans_table, resolve_configuration
 from sclesion.nnunet.predict import load_model, predict_files
 from sclesion.nnunet.runner import grid_jobs, run_local, submit
-from sclesion.nnunet.trainer import trainer_name
+from sclesion.nnunet.trainer import Schedule, read_schedule
 from sclesion.nnunet.jobs import subject_folds
 from sclesion.core.profile import Profile
 from sclesion.data.split import read_split
 from sclesion.preprocessing.variants import build_variants, variant_root
 
 NATIVE, STRAIGHT = DATASETS["chunks_native"], DATASETS["stitched_straightened"]
-TRAINER = "nnUNetTrainerDiceCELoss_noSmooth_1epochs_2it_1vit_fg80_lr0p03"
+TRAINER = "nnUNetTrainerDiceCELoss_noSmooth"  # nnU-Net's own name: its tools load our models
 
 
 # --- shared, expensive fixtures (each runs once per module) ------------------------------------------------
@@ -324,11 +324,11 @@ def test_trainer_class_derives_from_the_papers_trainer():
 
     from sclesion.nnunet.trainer import trainer_class
 
-    cls = trainer_class("nnUNetTrainerDiceCELoss_noSmooth", 1, 2, 1, 0.8, 0.03)
-    assert cls.__name__ == TRAINER == trainer_name("nnUNetTrainerDiceCELoss_noSmooth", 1, 2, 1, 0.8, 0.03)
-    assert issubclass(cls, nnUNetTrainerDiceCELoss_noSmooth)
+    cls = trainer_class(Schedule("nnUNetTrainerDiceCELoss_noSmooth", 1, 2, 1, 0.8, 0.03))
+    assert cls.__name__ == TRAINER
+    assert issubclass(cls, nnUNetTrainerDiceCELoss_noSmooth) and cls is not nnUNetTrainerDiceCELoss_noSmooth
     with pytest.raises(ValueError, match="no trainer class 'nnUNetTrainerNope'"):
-        trainer_class("nnUNetTrainerNope", 1, 2, 1)
+        trainer_class(Schedule("nnUNetTrainerNope", 1, 2, 1))
 
 
 def test_local_training_replaces_an_interrupted_fold_and_resumes(trained_2d):
@@ -337,6 +337,7 @@ def test_local_training_replaces_an_interrupted_fold_and_resumes(trained_2d):
     assert second["status"].tolist() == ["done"]
     assert job.model_dir.name == f"{TRAINER}__nnUNetPlansTiny__2d"
     assert (job.fold_dir / "checkpoint_final.pth").is_file()
+    assert read_schedule(job.fold_dir) == job.schedule == Schedule(TRAINER, 1, 2, 1, 0.8, 0.03)
     assert not (job.fold_dir / "stale_from_an_interrupted_run.txt").exists()
 
 
@@ -403,6 +404,8 @@ def test_prediction_rerun_keeps_the_outputs(predicted_2d):
     _, out, _, second, stamps = predicted_2d
     assert second["status"].tolist() == ["kept"]
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")} == stamps and len(stamps) == 3
+    sidecar = json.loads(next(out.glob("labelmaps/*.json")).read_text())
+    assert sidecar["GeneratedBy"][0]["Model"]["Folds"] == [0] and len(sidecar["Checksums"]["weights"]) == 64
 
 
 def test_prediction_does_not_depend_on_the_stored_orientation(predicted_2d, trained_2d, tmp_path):
@@ -454,3 +457,113 @@ def test_prediction_inputs_are_checked(trained_2d, tmp_path):
     (tmp_path / "dataset.json").write_text("{}")
     with pytest.raises(InputError, match="is training finished"):
         load_model(tmp_path)
+
+
+# --- sclesion segment and nnU-Net's own predictor on the same model -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def segmented_2d(predicted_2d, trained_2d, tmp_path_factory):
+    """``sclesion segment`` on the image ``sclesion predict`` predicted, with the same model, run twice."""
+    from sclesion.segment.run import segment
+
+    image = predicted_2d[0]
+    out = tmp_path_factory.mktemp("segment")
+    first = segment([image], trained_2d[0].model_dir, out, qc=False, progress=False)
+    stamps = _mtimes(out)
+    second = segment([image], trained_2d[0].model_dir, out, qc=False, progress=False)
+    return image, out, first, second, stamps
+
+
+def test_segment_masks_equal_predicts_on_the_input_grid(segmented_2d, predicted_2d):
+    image, out, first, _, _ = segmented_2d
+    row, predicted = first.iloc[0], predicted_2d[2].iloc[0]
+    assert row["status"] == "segmented"
+    source = nib.load(image)
+    for mask, reference in ((row["sc_seg"], predicted["cord"]), (row["lesion_seg"], predicted["lesion"])):
+        img = nib.load(mask)
+        assert img.shape == source.shape and img.get_data_dtype() == np.uint8
+        np.testing.assert_allclose(img.affine, source.affine, atol=1e-6)
+        np.testing.assert_array_equal(np.asanyarray(img.dataobj), _data(reference))
+    lesions = pd.read_csv(row["lesions_tsv"], sep="\t")
+    assert len(lesions) == row["n_lesions"] and "volume_mm3" in lesions.columns
+    assert lesions["volume_mm3"].sum() == pytest.approx(row["total_lesion_volume_mm3"], rel=1e-4)
+
+
+def test_segment_sidecar_names_the_model_and_its_weights(segmented_2d, trained_2d):
+    from sclesion.nnunet.predict import file_sha256, weights_checksum
+
+    _, out, first, _, _ = segmented_2d
+    sidecar = json.loads(Path(str(first.iloc[0]["lesion_seg"]).replace(".nii.gz", ".json")).read_text())
+    generated = sidecar["GeneratedBy"][0]
+    model_dir = trained_2d[0].model_dir
+    assert generated["Name"] == "sclesion" and generated["Device"] == "cpu"
+    assert generated["Model"]["Folder"] == str(model_dir.resolve()) and generated["Model"]["Folds"] == [0]
+    assert generated["Model"]["WeightsSHA256"] == weights_checksum(model_dir, [0]) == sidecar["Checksums"]["weights"]
+    assert sidecar["Checksums"]["image"] == file_sha256(segmented_2d[0])
+
+
+def test_segment_rerun_keeps_outputs_and_a_retrained_model_segments_again(segmented_2d, trained_2d, tmp_path):
+    import torch
+
+    from sclesion.segment.run import segment
+
+    image, out, _, second, stamps = segmented_2d
+    per_image = {p: t for p, t in stamps.items() if p.name != "segment_summary.tsv"}  # the run's table is rewritten
+    assert second["status"].tolist() == ["kept"] and len(per_image) == 5
+    assert {p: t for p, t in _mtimes(out).items() if p in per_image} == per_image
+    model = tmp_path / trained_2d[0].model_dir.name
+    shutil.copytree(trained_2d[0].model_dir, model)
+    checkpoint = model / "fold_0" / "checkpoint_final.pth"
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    first_weight = next(iter(saved["network_weights"]))
+    saved["network_weights"][first_weight] = saved["network_weights"][first_weight] * 1.01
+    torch.save(saved, checkpoint)
+    shutil.copytree(out, tmp_path / "out")
+    again = segment([image], model, tmp_path / "out", qc=False, progress=False)
+    assert again["status"].tolist() == ["segmented"]  # same image, other weights: never the stale masks
+
+
+def test_segment_reports_a_bad_image_in_one_line_and_goes_on_in_parallel(segmented_2d, trained_2d, tmp_path, capsys):
+    from sclesion.cli.main import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(segmented_2d[0], folder / "good_T2w.nii.gz")
+    (folder / "broken_T2w.nii.gz").write_bytes(b"not a nifti")
+    status = main(["segment", "-i", str(folder), "-m", str(trained_2d[0].model_dir), "-o", str(tmp_path / "out"),
+                   "--no-qc", "--jobs", "2"])  # two worker processes, one image each
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "broken_T2w.nii.gz: failed: cannot read as NIfTI" in captured.out
+    assert "good_T2w.nii.gz: segmented" in captured.out and "Traceback" not in captured.out + captured.err
+    assert (tmp_path / "out" / "good_T2w_lesion_seg.nii.gz").is_file()
+    assert not (tmp_path / "out" / "broken_T2w_lesion_seg.nii.gz").exists()
+    summary = pd.read_csv(tmp_path / "out" / "segment_summary.tsv", sep="\t")
+    assert summary["status"].str.startswith("failed").tolist() == [True, False]
+
+
+def test_nnunets_own_predictor_loads_the_model_and_agrees_with_segment(segmented_2d, converted, trained_2d, tmp_path):
+    """``nnUNetv2_predict`` (nnU-Net's command, with its environment variables) finds the trainer the
+    checkpoint names and predicts the same labels as ``sclesion segment`` on the same image."""
+    import os
+    import subprocess
+
+    from sclesion.nnunet.predict import nnunet_predict_command
+
+    image = segmented_2d[0]
+    cases = converted["chunks_native"]
+    assert axcodes(nib.load(image).affine) == ("L", "A", "S")  # stored RPI: nnU-Net reads files as they are
+    case = cases.loc[cases["image"] == image, "case_id"].iloc[0]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(image, inputs / f"{case}_0000.nii.gz")
+    command, environ = nnunet_predict_command(trained_2d[0].model_dir, inputs, tmp_path / "out", folds=[0])
+    assert Path(command[0]).name == "nnUNetv2_predict" and "--disable_tta" in command
+    done = subprocess.run(command, env={**os.environ, **environ, "OMP_NUM_THREADS": "2"}, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    theirs = _data(tmp_path / "out" / f"{case}.nii.gz")
+    row = segmented_2d[2].iloc[0]
+    np.testing.assert_array_equal(_data(row["sc_seg"]), (theirs > 0).astype(np.uint8))
+    np.testing.assert_array_equal(_data(row["lesion_seg"]), (theirs == 2).astype(np.uint8))

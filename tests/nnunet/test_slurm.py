@@ -18,6 +18,7 @@ import pytest
 
 from sclesion.nnunet.runner import grid_jobs, slurm_executor, submit
 from sclesion.nnunet.jobs import run_job
+from sclesion.nnunet.trainer import write_record
 from sclesion.core.profile import Profile
 from sclesion.preprocessing.variants import VARIANTS
 
@@ -95,7 +96,7 @@ def test_paper_grid_goes_to_slurm_as_one_array_of_24_tasks(fake_slurm, paper_job
     assert order == [(v, c, f) for v in VARIANTS for c in ("2d", "3d_fullres") for f in (0, 1, 2)]
     for (job,) in (args for _, args, _ in tasks):
         assert (job.epochs, job.iterations_per_epoch, job.val_iterations_per_epoch) == (1000, 250, 50)
-        assert (job.trainer, job.trainer_name, job.plans, job.device) == (BASE, BASE, "nnUNetPlans", "cuda")
+        assert (job.trainer, job.plans, job.device) == (BASE, "nnUNetPlans", "cuda")
         assert job.model_dir.name == f"{BASE}__nnUNetPlans__{job.configuration}"
         assert job.work_dir == str(work.resolve())
 
@@ -105,6 +106,7 @@ def test_a_finished_fold_is_left_out_of_the_array(fake_slurm, paper_jobs):
     finished = jobs[5]  # chunks_native 3d_fullres fold 2
     finished.fold_dir.mkdir(parents=True)
     (finished.fold_dir / "checkpoint_final.pth").write_bytes(b"")
+    write_record(finished.fold_dir, finished.schedule)
     folder = work / "slurm"
     submitted = submit(jobs, slurm_executor(settings, folder))
     assert len(submitted) == 23 and len(_calls(fake_slurm)) == 1
@@ -118,5 +120,6 @@ def test_nothing_is_submitted_when_every_fold_is_finished(fake_slurm, paper_jobs
     for job in jobs[:3]:
         job.fold_dir.mkdir(parents=True)
         (job.fold_dir / "checkpoint_final.pth").write_bytes(b"")
+        write_record(job.fold_dir, job.schedule)
     assert submit(jobs[:3], slurm_executor(settings, work / "slurm")) == []
     assert _calls(fake_slurm) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,7 +20,7 @@ from sclesion.nnunet.plans import (
 )
 from sclesion.data.paper import table_a1 as paper_table_a1
 from sclesion.nnunet.settings import DEFAULT_PLANS, NnunetSettings, SlurmSettings, settings_from_profile
-from sclesion.nnunet.trainer import PolyLR, trainer_name
+from sclesion.nnunet.trainer import RECORD_NAME, PolyLR, Schedule, read_schedule, write_record
 from sclesion.nnunet.jobs import TrainJob, ensure_splits, subject_folds
 from sclesion.core.profile import Profile, profile_path
 from sclesion.core.yamlfile import read_mapping
@@ -144,35 +145,28 @@ def test_nnunet_environ_points_into_the_work_dir(tmp_path):
 # --- trainer -----------------------------------------------------------------------------------------------
 
 
-def test_trainer_name_keeps_the_base_name_with_nnunets_defaults():
-    assert trainer_name(BASE, 1000, 250, 50) == BASE
-    assert trainer_name(BASE, 1000, 250, 50, oversample=0.33, learning_rate=0.01) == BASE
-
-
-@pytest.mark.parametrize("args, suffix", [
-    ((1, 2, 1, 0.8, 0.03), "_1epochs_2it_1vit_fg80_lr0p03"),
-    ((12, 30, 5, 1.0, 0.03), "_12epochs_30it_5vit_fg100_lr0p03"),
-    ((1000, 250, 50, 0.5, 0.01), "_fg50"),
-    ((1000, 250, 50, 0.33, 0.001), "_lr0p001"),
-    ((200, 250, 50, 0.33, 0.01), "_200epochs_250it_50vit"),
-    ((1000, 100, 50, 0.33, 0.01), "_1000epochs_100it_50vit"),
-    ((1000, 250, 10, 0.33, 0.01), "_1000epochs_250it_10vit"),
-])
-def test_trainer_name_records_what_differs_from_the_defaults(args, suffix):
-    assert trainer_name(BASE, *args) == BASE + suffix
-
-
-def test_train_job_names_its_model_folder_after_the_trainer_and_plans(tmp_path):
+def test_train_job_saves_under_nnunets_trainer_name_and_records_its_schedule(tmp_path):
     settings = Profile.load("smoke").nnunet
     job = TrainJob.from_settings(settings, tmp_path, "901", "2d", 0)
     assert job.dataset == "chunks_native" and job.label == "chunks_native 2d fold 0"
-    assert job.trainer_name == f"{BASE}_1epochs_2it_1vit_fg80_lr0p03"
+    assert job.schedule == Schedule(BASE, 1, 2, 1, 0.8, 0.03)
     assert job.model_dir == (tmp_path.resolve() / "nnunet" / "results" / "Dataset901_ChunksNative"
-                             / f"{BASE}_1epochs_2it_1vit_fg80_lr0p03__nnUNetPlansTiny__2d")
+                             / f"{BASE}__nnUNetPlansTiny__2d")
     assert job.fold_dir == job.model_dir / "fold_0" and not job.done
-    (job.fold_dir).mkdir(parents=True)
+    job.fold_dir.mkdir(parents=True)
     (job.fold_dir / "checkpoint_final.pth").write_bytes(b"")
-    assert job.done
+    assert not job.done  # a checkpoint without a record: trained by something else, or interrupted
+    write_record(job.fold_dir, job.schedule, seed=1)
+    assert read_schedule(job.fold_dir) == job.schedule and job.done
+    longer = TrainJob.from_settings(replace(settings, epochs=2), tmp_path, "901", "2d", 0)
+    assert longer.model_dir == job.model_dir and not longer.done  # same folder, other schedule: not this model
+
+
+def test_a_broken_record_reads_as_no_record(tmp_path):
+    (tmp_path / RECORD_NAME).write_text("{not json")
+    assert read_schedule(tmp_path) is None
+    (tmp_path / RECORD_NAME).write_text('{"schedule": {"trainer": "x", "bogus": 1}}')
+    assert read_schedule(tmp_path) is None
 
 
 def test_poly_lr_decays_every_parameter_group():

@@ -19,6 +19,8 @@ convert          nnU-Net raw datasets with region labels
 plan             nnU-Net fingerprint, plans and preprocessing
 train            the training grid, locally or on SLURM
 predict          prediction in the input's own grid
+segment          users' own scans: masks, lesion tables, QC page
+lesions          per-lesion morphometrics of a lesion mask and a cord mask
 evaluate         the study's metrics
 book             execute the notebooks and build the book
 """

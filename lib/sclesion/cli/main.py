@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("plan", "nnU-Net fingerprint, plans and preprocessing; the plans beside the paper's Table A1"),
     "train": ("train", "train the profile's nnU-Net grid, locally or as a SLURM job array"),
     "predict": ("predict", "segment cord and lesions with a trained model, in the input's own grid"),
+    "segment": ("segment", "segment your own scans: masks, lesion table and QC page, with any nnU-Net model"),
+    "lesions": ("lesions", "per-lesion volume, length, diameter, damage ratio and centroid of a pair of masks"),
     "evaluate": ("evaluate", "compute the study's metrics for predictions against references"),
     "book": ("book", "execute the notebooks on a profile and build the book"),
 }

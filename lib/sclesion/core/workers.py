@@ -60,11 +60,28 @@ def check_jobs(n_jobs: int, option: str = "--jobs") -> int:
     return int(n_jobs)
 
 
-def process_pool(n_jobs: int) -> ProcessPoolExecutor:
+def process_pool(n_jobs: int, initializer=None, initargs: tuple = (), context=None) -> ProcessPoolExecutor:
     """A :class:`concurrent.futures.ProcessPoolExecutor` of ``n_jobs`` workers that die with this process.
 
     Submit work from the thread that will wait for it (Linux sends the signal when the thread that forked
     the worker ends).
+
+    Parameters
+    ----------
+    n_jobs : int
+        Workers, >= 1.
+    initializer : callable, optional
+        Run in each worker after it is tied to this process (e.g. to load a model once per worker).
+    initargs : tuple
+        Arguments of ``initializer``.
+    context : multiprocessing context, optional
+        E.g. ``multiprocessing.get_context("spawn")``; default: the platform's.
     """
-    return ProcessPoolExecutor(max_workers=check_jobs(n_jobs), initializer=die_with_parent,
-                               initargs=(os.getpid(),))
+    return ProcessPoolExecutor(max_workers=check_jobs(n_jobs), mp_context=context, initializer=_start_worker,
+                               initargs=(os.getpid(), initializer, tuple(initargs)))
+
+
+def _start_worker(parent_pid: int, initializer, initargs: tuple) -> None:
+    die_with_parent(parent_pid)
+    if initializer is not None:
+        initializer(*initargs)

@@ -8,4 +8,5 @@ detection   lesion detection by size (ANIMA's rule)
 stacking    chunks stacked per session (Algorithm 1)
 stats       normality, Kruskal-Wallis, Dunn/Holm, Wilcoxon
 evaluate    predictions paired with references and scored, per image or stacked session
+morphometrics  per-lesion volume, length, diameter, damage ratio, centroid (sct_analyze_lesion's definitions)
 """

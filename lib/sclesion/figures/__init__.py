@@ -6,4 +6,5 @@ slices          the axial-slice and sagittal MIP renderers, the slice picker, an
 distributions   rainclouds, detection-rate bars, lesion-volume histograms, the qualitative panel
 flowchart       the cohort's flowchart (patients and images per site into training and testing)
 widgets         the interactive slice browser (ipywidgets)
+viewer          an interactive viewer (nilearn's view_img) with cord and lesion overlays, for static pages
 """

@@ -8,11 +8,16 @@ write our own ``splits_final.json`` (nnU-Net uses an existing one as is): the tr
 shuffled with seed 12345 (nnU-Net's), dealt round-robin into ``nnunet_n_folds`` groups; fold ``k`` validates on
 the images of group ``k`` and trains on the others. A split file that differs from ours is refused.
 
-Resume
-------
-A fold is finished when ``checkpoint_final.pth`` exists in its folder; :func:`run_job` then does nothing. A fold
-folder without it (an interrupted run) is deleted and the fold trained again from the start, so no stale log
-or checkpoint of the failed attempt is mixed into the new one.
+Where models go, and resume
+---------------------------
+Models are saved where ``nnUNetv2_train`` would save them, under the base trainer's name
+(``<nnUNet_results>/<dataset>/nnUNetTrainerDiceCELoss_noSmooth__<plans>__<configuration>``), so that nnU-Net's
+own tools load them; the schedule is recorded in ``fold_<k>/sclesion_training.json``
+(:mod:`sclesion.nnunet.trainer`), written after ``checkpoint_final.pth``. A fold is finished when both exist
+and the recorded schedule is the profile's; :func:`run_job` then does nothing. Any other fold folder (an
+interrupted run, or a model trained with another schedule) is deleted and the fold trained again from the
+start, so neither a stale log or checkpoint is mixed into the new one nor a model trained otherwise is
+reported as the profile's.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from sclesion.nnunet.convert import read_cases
 from sclesion.nnunet.datasets import NnunetFolders, dataset_spec
 from sclesion.nnunet.environment import nnunet_environ, run_step
 from sclesion.nnunet.settings import NnunetSettings
-from sclesion.nnunet.trainer import trainer_name
+from sclesion.nnunet.trainer import Schedule, read_schedule, write_record
 
 #: Seed of the fold assignment (nnU-Net's own seed for its default split).
 FOLD_SEED = 12345
@@ -76,16 +81,16 @@ class TrainJob:
         )
 
     @property
-    def trainer_name(self) -> str:
-        """Class name of the trainer (encodes a non-default schedule)."""
-        return trainer_name(self.trainer, self.epochs, self.iterations_per_epoch, self.val_iterations_per_epoch,
-                            self.oversample_foreground, self.learning_rate)
+    def schedule(self) -> Schedule:
+        """The trainer and schedule of the job (recorded in the fold folder once trained)."""
+        return Schedule(self.trainer, self.epochs, self.iterations_per_epoch, self.val_iterations_per_epoch,
+                        self.oversample_foreground, self.learning_rate)
 
     @property
     def model_dir(self) -> Path:
-        """``<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>`` (nnU-Net's layout)."""
+        """``<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>`` (nnU-Net's layout and names)."""
         name = dataset_spec(self.dataset).name
-        return NnunetFolders(Path(self.work_dir)).results / name / f"{self.trainer_name}__{self.plans}__{self.configuration}"
+        return NnunetFolders(Path(self.work_dir)).results / name / f"{self.trainer}__{self.plans}__{self.configuration}"
 
     @property
     def fold_dir(self) -> Path:
@@ -93,8 +98,8 @@ class TrainJob:
 
     @property
     def done(self) -> bool:
-        """True when the fold's ``checkpoint_final.pth`` exists."""
-        return (self.fold_dir / "checkpoint_final.pth").is_file()
+        """True when the fold's ``checkpoint_final.pth`` exists and its recorded schedule is the job's."""
+        return (self.fold_dir / "checkpoint_final.pth").is_file() and read_schedule(self.fold_dir) == self.schedule
 
     @property
     def label(self) -> str:
@@ -171,16 +176,18 @@ def train_in_process(**fields) -> None:
     folder = NnunetFolders(Path(job.work_dir)).preprocessed / dataset_spec(job.dataset).name
     plans = json.loads((folder / f"{job.plans}.json").read_text())
     dataset_json = json.loads((folder / "dataset.json").read_text())
-    cls = trainer_class(job.trainer, job.epochs, job.iterations_per_epoch, job.val_iterations_per_epoch,
-                        job.oversample_foreground, job.learning_rate)
-    trainer = cls(plans, job.configuration, job.fold, dataset_json, device=torch.device(job.device))
+    trainer = trainer_class(job.schedule)(plans, job.configuration, job.fold, dataset_json,
+                                          device=torch.device(job.device))
     trainer.run_training()
     if job.validate:
         trainer.perform_actual_validation(False)
+    write_record(job.fold_dir, job.schedule, seed=seed, plans=job.plans, configuration=job.configuration,
+                 n_folds=job.n_folds)
 
 
 def run_job(job: TrainJob) -> str:
-    """Train one fold in a fresh process unless it is finished; return ``"done"`` or ``"trained"``.
+    """Train one fold in a fresh process unless it is finished with the job's schedule; return ``"done"`` or
+    ``"trained"``.
 
     The dataset must be converted and planned. The child's output goes to
     ``<work_dir>/nnunet/logs/train_<dataset>_<configuration>_fold<k>.log``.

@@ -1,22 +1,29 @@
 """Predict with a trained model, in the input image's own orientation and grid.
 
-Paper 2.3; book/methods.md, "nnU-Net settings".
+Paper 2.3; book/methods.md, "nnU-Net settings" and "The model as a tool".
+
+This is the one inference path of the project: ``sclesion predict`` (:func:`predict_files`, the study's test
+sets) and ``sclesion segment`` (:mod:`sclesion.segment.run`, users' own scans) both load models with
+:func:`load_model` and predict with :func:`predict_image`.
 
 Inference settings of the study: every available fold ensembled (logits averaged), sliding window with tile
 step 0.5 and Gaussian weighting, no mirroring, ``checkpoint_final.pth``.
 
-How the model is loaded (no nnU-Net trainer lookup)
----------------------------------------------------
-``nnUNetPredictor.initialize_from_trained_model_folder`` finds the trainer class by name inside the
-installed nnU-Net package, which fails for the study's trainer (:mod:`sclesion.nnunet.trainer`). The network
-does not depend on the trainer, so :func:`load_model` rebuilds it from the model folder's ``plans.json``
-(nnU-Net's ``get_network_from_plans``), reads each fold's weights from its checkpoint, and hands both to
-``nnUNetPredictor.manual_initialization`` (nnU-Net's public API for an already built network).
+How the model is loaded
+-----------------------
+Any nnU-Net v2 results folder works (``dataset.json``, ``plans.json``, ``fold_<k>/checkpoint_final.pth``):
+the project's own models, whose checkpoints name nnU-Net's shipped trainer (:mod:`sclesion.nnunet.trainer`),
+and folders trained elsewhere, such as the authors' released model. The network does not depend on the
+trainer class, so :func:`load_model` rebuilds it from ``plans.json`` (nnU-Net's ``get_network_from_plans``),
+reads each fold's weights, and hands both to ``nnUNetPredictor.manual_initialization`` (nnU-Net's public API
+for an already built network), which needs no trainer lookup.
 
 Orientation and axes
 --------------------
-Models are trained on RPI images read by SimpleITK, whose arrays are indexed ``[S-I, P-A, R-L]`` (nibabel's
-``[i, j, k]`` reversed). :func:`predict_image` therefore reorients the input to RPI in memory, reverses the axes
+A model expects images in the orientation its ``dataset.json`` names in ``image_orientation`` (SCT's
+convention, e.g. ``"RPI"``; RPI when absent, as the study's models). Images read by SimpleITK give arrays
+indexed ``[S-I, P-A, R-L]`` for RPI (nibabel's ``[i, j, k]`` reversed). :func:`predict_image` therefore
+reorients the input to the model's orientation in memory (flips and permutations only), reverses the axes
 (and the voxel sizes) for nnU-Net, predicts, and undoes both steps, so the label map lies on the input's
 exact voxel grid and affine. Straightened images are predicted in straight space and then warped back to
 native space, each label separately, with the stored inverse field (:func:`sclesion.preprocessing.straightening.warp.warp_labels_back`:
@@ -33,12 +40,13 @@ For an input ``<stem>.nii.gz`` (e.g. ``sub-tum001_ses-20200101_acq-ax_chunk-1_T2
 The two kinds are kept in separate folders because :mod:`sclesion.evaluation.evaluate` reads one kind per folder; point
 it at either. All files share the input's grid. A rerun keeps the outputs whose provenance records match their
 image, the model's checkpoints and plans, and the folds (:mod:`sclesion.core.provenance`), and predicts the others
-again.
+again: a retrained model predicts again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -49,17 +57,20 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sclesion.core.atomic import save_nifti
-from sclesion.core.provenance import OutputSet
-from sclesion.core.names import split_extension
+from sclesion.core.atomic import save_nifti, write_text
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import from_rpi, load_field, load_image, load_nifti, to_rpi, voxel_sizes
+from sclesion.core.names import split_extension
+from sclesion.core.nifti import axcodes, load_field, load_image, load_nifti, reorient, voxel_sizes
+from sclesion.core.provenance import OutputSet, sha256
 
 #: The study's inference settings.
 TILE_STEP_SIZE = 0.5
 USE_GAUSSIAN = True
 USE_MIRRORING = False
 CHECKPOINT = "checkpoint_final.pth"
+
+#: Orientation of a model whose dataset.json has no ``image_orientation`` (SCT's convention).
+DEFAULT_ORIENTATION = "RPI"
 
 #: Reader classes of nnU-Net whose arrays reverse nibabel's axis order.
 _REVERSED_AXES_READERS = ("SimpleITKIO",)
@@ -90,6 +101,11 @@ class Model:
     reversed_axes : bool
         True when the model's arrays are SimpleITK-ordered (``[k, j, i]``).
     model_dir : Path
+    orientation : str
+        The model's input orientation in SCT's convention (``dataset.json`` ``image_orientation``), e.g. ``"RPI"``.
+    weights_sha256 : str
+        :func:`weights_checksum` of the folds ensembled.
+    device : str
     """
 
     predictor: object
@@ -97,6 +113,39 @@ class Model:
     configuration: str
     reversed_axes: bool
     model_dir: Path
+    orientation: str = DEFAULT_ORIENTATION
+    weights_sha256: str = ""
+    device: str = "cpu"
+
+
+def weights_checksum(model_dir: str | Path, folds: list[int], checkpoint: str = CHECKPOINT) -> str:
+    """One SHA-256 for the weights of a model's folds: the hash of ``"fold_<k>:<sha256 of its checkpoint>"``
+    lines, in fold order; it changes whenever any ensembled fold is retrained."""
+    lines = [f"fold_{k}:{sha256(Path(model_dir) / f'fold_{k}' / checkpoint)}" for k in sorted(folds)]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def sct_to_axcodes(orientation: str) -> tuple[str, str, str]:
+    """nibabel axis codes of an SCT orientation string: SCT names where each axis comes *from* (``"RPI"``: axis
+    0 runs right to left), nibabel where it points *to* (``("L", "A", "S")``).
+
+    Raises
+    ------
+    InputError
+        If the string is not three letters naming each of R/L, A/P, S/I once.
+    """
+    opposite = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
+    text = str(orientation).upper()
+    codes = tuple(opposite.get(c, "?") for c in text)
+    pairs = {frozenset((c, opposite[c])) for c in text if c in opposite}
+    if len(text) != 3 or "?" in codes or len(pairs) != 3:
+        raise InputError(f"image_orientation {orientation!r} is not an orientation such as 'RPI'")
+    return codes
+
+
+def model_orientation(dataset_json: dict) -> str:
+    """The input orientation a model expects (``image_orientation`` of its dataset.json, RPI when absent)."""
+    return str(dataset_json.get("image_orientation", DEFAULT_ORIENTATION)).upper()
 
 
 def load_model(model_dir: str | Path, folds: list[int] | None = None, device: str = "cpu",
@@ -126,6 +175,12 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
         from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
     model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise InputError("model folder not found", model_dir)
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"device must be cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda asked for, but torch finds no CUDA device here; use --device cpu")
     for name in ("plans.json", "dataset.json"):
         if not (model_dir / name).is_file():
             raise InputError(f"not a trained nnU-Net model folder: no {name}", model_dir)
@@ -137,12 +192,18 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
         path = model_dir / f"fold_{fold}" / checkpoint
         if not path.is_file():
             raise InputError("checkpoint not found", path)
-        # Our own training output (it holds numpy scalars, so it cannot be loaded with weights_only=True).
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        # nnU-Net's checkpoints hold numpy scalars, so they cannot be loaded with weights_only=True
+        # (nnU-Net's own predictor loads them the same way).
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # a truncated or foreign file: torch raises many kinds
+            raise InputError(f"cannot read the checkpoint ({type(err).__name__})", path) from None
         first = first or saved
         parameters.append(saved["network_weights"])
-    plans = json.loads((model_dir / "plans.json").read_text())
-    dataset_json = json.loads((model_dir / "dataset.json").read_text())
+    plans = _read_json(model_dir / "plans.json")
+    dataset_json = _read_json(model_dir / "dataset.json")
+    orientation = model_orientation(dataset_json)
+    sct_to_axcodes(orientation)  # checked before any prediction
     plans_manager = PlansManager(plans)
     configuration = first["init_args"]["configuration"]
     config = plans_manager.get_configuration(configuration)
@@ -164,19 +225,27 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
     reader = plans["image_reader_writer"]
     if reader not in _REVERSED_AXES_READERS + _SAME_AXES_READERS:
         raise InputError(f"plans use the image reader {reader!r}, whose axis order is not known here", model_dir)
-    return Model(predictor, folds, configuration, reader in _REVERSED_AXES_READERS, model_dir)
+    return Model(predictor, folds, configuration, reader in _REVERSED_AXES_READERS, model_dir, orientation,
+                 weights_checksum(model_dir, folds, checkpoint), device)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read as JSON ({type(err).__name__})", path) from None
 
 
 def predict_array(model: Model, data: np.ndarray, zooms: np.ndarray) -> np.ndarray:
-    """Predict a region label map for an RPI volume.
+    """Predict a region label map for a volume in the model's orientation.
 
     Parameters
     ----------
     model : Model
     data : numpy.ndarray
-        Image, shape ``(X, Y, Z)`` in RPI axis order (R-L, P-A, I-S).
+        Image, shape ``(X, Y, Z)`` in the model's orientation (:attr:`Model.orientation`; for RPI: R-L, P-A, I-S).
     zooms : numpy.ndarray
-        Voxel sizes in mm, RPI axis order.
+        Voxel sizes in mm, same axis order.
 
     Returns
     -------
@@ -202,10 +271,45 @@ def predict_image(model: Model, image: str | Path) -> nib.Nifti1Image:
         If the file is not a readable 3D NIfTI image.
     """
     data, affine = load_image(image)
-    rpi_data, rpi_affine = to_rpi(data, affine)
-    labels = predict_array(model, rpi_data, voxel_sizes(rpi_affine))
-    native, _ = from_rpi(labels, rpi_affine, affine)
+    if not np.isfinite(data).all():
+        raise InputError("image holds NaN or infinite values", image)
+    model_data, model_affine = reorient(data, affine, sct_to_axcodes(model.orientation))
+    labels = predict_array(model, model_data, voxel_sizes(model_affine))
+    native, _ = reorient(labels, model_affine, axcodes(affine))
     return nib.Nifti1Image(np.ascontiguousarray(native, dtype=np.uint8), affine)
+
+
+def nnunet_predict_command(model_dir: str | Path, input_dir: str | Path, output_dir: str | Path,
+                           folds: list[int] | None = None, device: str = "cpu") -> tuple[list[str], dict[str, str]]:
+    """The ``nnUNetv2_predict`` call (nnU-Net's own command) with the study's settings for a model folder laid
+    out as nnU-Net's (``<nnUNet_results>/Dataset<id>_<name>/<trainer>__<plans>__<configuration>``), and the
+    environment variables it needs; for checking that nnU-Net's tools load our models, and for benchmarks.
+
+    ``nnUNetv2_predict`` reads every ``<case>_0000.nii.gz`` of ``input_dir`` as it is stored (no reorientation):
+    give it images in the model's orientation. ``nnUNet_raw`` and ``nnUNet_preprocessed`` point at the work
+    folder's, beside the results folder, as :func:`sclesion.nnunet.environment.nnunet_environ` sets them.
+
+    Returns
+    -------
+    command : list of str
+        Starts with the ``nnUNetv2_predict`` script of the running Python's environment.
+    environ : dict of str to str
+        Variables to add to the environment.
+    """
+    import sys
+
+    model_dir = Path(model_dir).resolve()
+    trainer, plans, configuration = model_dir.name.split("__")
+    dataset = model_dir.parent.name
+    results = model_dir.parent.parent
+    folds = available_folds(model_dir) if folds is None else folds
+    command = [str(Path(sys.executable).parent / "nnUNetv2_predict"), "-i", str(input_dir), "-o", str(output_dir),
+               "-d", dataset, "-c", configuration, "-tr", trainer, "-p", plans, "-f", *[str(f) for f in folds],
+               "-chk", CHECKPOINT, "-step_size", str(TILE_STEP_SIZE), "--disable_tta", "-device", device,
+               "-npp", "1", "-nps", "1"]
+    environ = {"nnUNet_raw": str(results.parent / "raw"), "nnUNet_preprocessed": str(results.parent / "preprocessed"),
+               "nnUNet_results": str(results)}
+    return command, environ
 
 
 def warp_back(label_map: nib.Nifti1Image, inverse_field: str | Path, native_image: str | Path) -> nib.Nifti1Image:
@@ -226,8 +330,55 @@ def warp_back(label_map: nib.Nifti1Image, inverse_field: str | Path, native_imag
     return warp_labels_back(label_map, field, load_nifti(native_image))
 
 
+# --- provenance: what made an output, and whether it is still current ---------------------------------------
+
+
+def generated_by(model_dir: str | Path, folds: list[int], weights_sha256: str, device: str) -> dict:
+    """The ``GeneratedBy`` entry (BIDS derivatives) of an output: this package, its version, and the model
+    (folder, SHA-256 of its weights, folds ensembled, device, inference settings)."""
+    from sclesion import __version__
+
+    return {
+        "Name": "sclesion", "Version": __version__,
+        "Model": {"Folder": str(Path(model_dir).resolve()), "WeightsSHA256": weights_sha256,
+                  "Folds": [int(f) for f in folds], "Checkpoint": CHECKPOINT},
+        "Device": device,
+        "Inference": {"TileStepSize": TILE_STEP_SIZE, "Gaussian": USE_GAUSSIAN, "Mirroring": USE_MIRRORING},
+    }
+
+
+def sidecar(model_dir: str | Path, folds: list[int], device: str, inputs: dict[str, str | Path],
+            weights_sha256: str | None = None, **settings) -> dict:
+    """A JSON sidecar's content (BIDS derivatives style): ``GeneratedBy``, ``Sources`` (the input files),
+    ``Checksums`` (SHA-256 of the inputs and the weights) and any ``settings`` (e.g. post-processing).
+
+    Parameters
+    ----------
+    model_dir : str or Path
+    folds : list of int
+        Folds ensembled.
+    device : str
+    inputs : dict of str to path
+        Named input files, e.g. ``{"image": path}``.
+    weights_sha256 : str, optional
+        Computed from the checkpoints when not given.
+    """
+    weights = weights_sha256 or weights_checksum(model_dir, folds)
+    return {
+        "GeneratedBy": [generated_by(model_dir, folds, weights, device)],
+        "Sources": [str(Path(p).resolve()) for p in inputs.values()],
+        "Checksums": {**{name: sha256(p) for name, p in inputs.items()}, "weights": weights},
+        "Settings": settings,
+    }
+
+
+def write_sidecar(record: dict, path: str | Path) -> Path:
+    """Write a sidecar (:func:`sidecar`) atomically as indented JSON."""
+    return write_text(json.dumps(record, indent=2) + "\n", path)
+
+
 def output_paths(stem: str, out_dir: str | Path) -> dict[str, Path]:
-    """The three output files of an image stem (module docstring): ``labelmap``, ``cord``, ``lesion``."""
+    """The output files of an image stem (module docstring): ``labelmap``, ``cord``, ``lesion``."""
     out_dir = Path(out_dir)
     return {
         "labelmap": out_dir / "labelmaps" / f"{stem}.nii.gz",
@@ -275,7 +426,7 @@ def predict_files(
     -------
     pandas.DataFrame
         One row per image: ``image``, ``labelmap``, ``cord``, ``lesion`` (output paths), ``status``
-        (``predicted`` or ``kept``).
+        (``predicted``, or ``kept`` when the provenance records show the same image, weights and folds).
     """
     import torch
 

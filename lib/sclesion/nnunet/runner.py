@@ -8,7 +8,7 @@ Executors
 ---------
 ``local``
     The jobs run one after the other in fresh processes (:func:`run_local`), under a tqdm progress bar.
-    Finished folds (``checkpoint_final.pth`` present) are skipped, so an interrupted grid resumes where it
+    Finished folds (``checkpoint_final.pth`` present, trained with the profile's schedule) are skipped, so an interrupted grid resumes where it
     stopped; an interrupted fold restarts from its first epoch.
 ``slurm``
     The unfinished jobs are submitted as one SLURM job array through submitit (:func:`submit`), with the
@@ -167,7 +167,8 @@ def predict_grid(settings: NnunetSettings, bids_root: str | Path, work_dir: str 
     rows = []
     for job in grid_jobs(settings, work_dir, datasets):
         if not job.done:
-            raise InputError(f"{job.label} is not trained yet (no checkpoint_final.pth)", job.fold_dir)
+            raise InputError(f"{job.label} is not trained yet with this profile's schedule (no checkpoint_final.pth"
+                             f" with a matching sclesion_training.json)", job.fold_dir)
         spec = dataset_spec(job.dataset)
         cases = read_cases(folders.raw / spec.name)
         native_variant = spec.variant.replace("straightened", "native")

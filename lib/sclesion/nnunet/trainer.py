@@ -24,12 +24,24 @@ What the class changes, and nothing else:
 The loss, network, data augmentation and everything else come from the base class, e.g.
 ``nnUNetTrainerDiceCELoss_noSmooth`` (Dice + BCE on the regions, Dice without smoothing term), the paper's.
 
-Naming: with nnU-Net's defaults the class keeps the base name, so trained models sit where
-``nnUNetv2_train`` would put them; otherwise the name records what differs, e.g.
-``nnUNetTrainerDiceCELoss_noSmooth_12epochs_30it_5vit_fg100_lr0p03``, and models trained differently never mix.
+Naming and records
+------------------
+The class keeps the base trainer's name (``nnUNetTrainerDiceCELoss_noSmooth``), so nnU-Net writes the model
+where ``nnUNetv2_train`` would, and its checkpoints name a trainer that ships with nnU-Net: any tool built on
+nnU-Net's predictor (``nnUNetv2_predict``, SCT's ``sct_deepseg``) loads the model folder as it is. Inference
+needs only the plans and the weights; the schedule, which the name cannot carry, is recorded beside the
+weights in ``fold_<k>/sclesion_training.json`` (:data:`RECORD_NAME`, :func:`write_record`), and a finished fold
+counts as the profile's model only when its record matches the profile's schedule
+(:attr:`sclesion.nnunet.jobs.TrainJob.done`).
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sclesion.core.atomic import write_text
 
 #: nnU-Net's default schedule (epochs, iterations per epoch, validation iterations per epoch).
 DEFAULT_SCHEDULE = (1000, 250, 50)
@@ -64,44 +76,68 @@ class PolyLR:
             group["lr"] = lr
 
 
-def trainer_name(base: str, epochs: int, iterations: int, val_iterations: int,
-                 oversample: float = DEFAULT_OVERSAMPLE, learning_rate: float = DEFAULT_LEARNING_RATE) -> str:
-    """Class name of the study's trainer (see the module docstring)."""
-    name = base
-    if (epochs, iterations, val_iterations) != DEFAULT_SCHEDULE:
-        name += f"_{epochs}epochs_{iterations}it_{val_iterations}vit"
-    if oversample != DEFAULT_OVERSAMPLE:
-        name += f"_fg{round(100 * oversample)}"
-    if learning_rate != DEFAULT_LEARNING_RATE:
-        name += "_lr" + f"{learning_rate:g}".replace(".", "p")
-    return name
+#: File, in each fold folder, recording how the fold was trained.
+RECORD_NAME = "sclesion_training.json"
 
 
-def trainer_class(base: str, epochs: int, iterations: int, val_iterations: int,
-                  oversample: float = DEFAULT_OVERSAMPLE, learning_rate: float = DEFAULT_LEARNING_RATE) -> type:
-    """The study's trainer class, derived from the nnU-Net trainer called ``base``.
+@dataclass(frozen=True)
+class Schedule:
+    """How a fold is trained, beyond what the plans say (all recorded in :data:`RECORD_NAME`).
+
+    Attributes
+    ----------
+    trainer : str
+        The nnU-Net trainer the study's class derives from (and whose name it keeps).
+    epochs, iterations_per_epoch, val_iterations_per_epoch : int
+    oversample_foreground : float
+        Share of each batch centred on foreground.
+    learning_rate : float
+        Initial learning rate of the polynomial decay.
+    """
+
+    trainer: str
+    epochs: int = DEFAULT_SCHEDULE[0]
+    iterations_per_epoch: int = DEFAULT_SCHEDULE[1]
+    val_iterations_per_epoch: int = DEFAULT_SCHEDULE[2]
+    oversample_foreground: float = DEFAULT_OVERSAMPLE
+    learning_rate: float = DEFAULT_LEARNING_RATE
+
+
+def write_record(fold_dir: str | Path, schedule: Schedule, **extra) -> Path:
+    """Write ``fold_dir/sclesion_training.json``: the schedule and any ``extra`` facts (e.g. the seed)."""
+    record = {"schedule": asdict(schedule), **extra}
+    return write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", Path(fold_dir) / RECORD_NAME)
+
+
+def read_schedule(fold_dir: str | Path) -> Schedule | None:
+    """The schedule recorded in a fold folder, or None when there is no readable record."""
+    path = Path(fold_dir) / RECORD_NAME
+    try:
+        return Schedule(**json.loads(path.read_text())["schedule"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def trainer_class(schedule: Schedule) -> type:
+    """The study's trainer class: the nnU-Net trainer ``schedule.trainer`` with the schedule applied.
+
+    The class has the base trainer's name (module docstring). Its ``oversample_foreground_percent`` is the
+    share of each batch centred on a voxel of a foreground class or region chosen at random.
 
     Parameters
     ----------
-    base : str
-        A trainer shipped with nnU-Net, e.g. ``"nnUNetTrainerDiceCELoss_noSmooth"``.
-    epochs, iterations, val_iterations : int
-        The schedule.
-    oversample : float, default 0.33 (nnU-Net's)
-        Share of each batch centred on a voxel of a foreground class or region chosen at random (nnU-Net's
-        ``oversample_foreground_percent``).
-    learning_rate : float, default 0.01 (nnU-Net's)
-        Initial learning rate of the polynomial schedule.
+    schedule : Schedule
 
     Raises
     ------
     ValueError
-        If nnU-Net has no trainer called ``base``.
+        If nnU-Net has no trainer called ``schedule.trainer``.
     """
     import nnunetv2
     import torch
     from nnunetv2.utilities.find_class_by_name import recursive_find_python_class
 
+    base = schedule.trainer
     parent = recursive_find_python_class(f"{nnunetv2.__path__[0]}/training/nnUNetTrainer", base,
                                          "nnunetv2.training.nnUNetTrainer")
     if parent is None:
@@ -111,17 +147,16 @@ def trainer_class(base: str, epochs: int, iterations: int, val_iterations: int,
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict, unpack_dataset: bool = True,
                  device: torch.device = torch.device("cuda")):
         parent.__init__(self, plans, configuration, fold, dataset_json, unpack_dataset, device)
-        self.num_epochs = epochs
-        self.num_iterations_per_epoch = iterations
-        self.num_val_iterations_per_epoch = val_iterations
-        self.oversample_foreground_percent = oversample
-        self.initial_lr = learning_rate
+        self.num_epochs = schedule.epochs
+        self.num_iterations_per_epoch = schedule.iterations_per_epoch
+        self.num_val_iterations_per_epoch = schedule.val_iterations_per_epoch
+        self.oversample_foreground_percent = schedule.oversample_foreground
+        self.initial_lr = schedule.learning_rate
 
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.network.parameters(), self.initial_lr, weight_decay=self.weight_decay,
                                     momentum=0.99, nesterov=True)
         return optimizer, PolyLR(optimizer, self.initial_lr, self.num_epochs)
 
-    name = trainer_name(base, epochs, iterations, val_iterations, oversample, learning_rate)
-    return type(name, (parent,), {"__init__": __init__, "configure_optimizers": configure_optimizers,
+    return type(base, (parent,), {"__init__": __init__, "configure_optimizers": configure_optimizers,
                                   "__module__": __name__, "__doc__": f"{base} with the profile's schedule."})
