@@ -1,4 +1,4 @@
-"""The study's model as a tool for users' own scans (``sclesion segment``; REFERENCE 14).
+"""The study's model as a tool for users' own scans (``sclesion segment``; book/methods.md, "The model as a tool").
 
 Modules
 -------
