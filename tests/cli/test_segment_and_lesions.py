@@ -8,6 +8,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 
 from sclesion.cli.main import main
 
@@ -54,7 +55,8 @@ def test_segment_refuses_a_missing_input_or_model_in_one_line(tmp_path, capsys):
     (tmp_path / "model").mkdir()
     assert main(["segment", "-i", str(lesion), "-m", str(tmp_path / "model"), "-o", str(tmp_path / "o")]) == 2
     assert "no plans.json" in capsys.readouterr().err
-    assert main(["segment", "-i", str(lesion), "-m", str(tmp_path / "model"), "-o", str(tmp_path / "o"),
-                 "--jobs", "0"]) == 2
-    assert "--jobs must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main(["segment", "-i", str(lesion), "-m", str(tmp_path / "model"), "-o", str(tmp_path / "o"), "--jobs", "0"])
+    assert refused.value.code == 2
+    assert "argument --jobs: must be a whole number >= 1" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
