@@ -31,6 +31,7 @@ from sclesion.nnunet.runner import grid_jobs, run_local, submit
 from sclesion.nnunet.trainer import Schedule, read_schedule
 from sclesion.nnunet.jobs import subject_folds
 from sclesion.core.profile import Profile
+from sclesion.core.provenance import read_record
 from sclesion.data.split import read_split
 from sclesion.preprocessing.variants import build_variants, variant_root
 
@@ -404,8 +405,9 @@ def test_prediction_rerun_keeps_the_outputs(predicted_2d):
     _, out, _, second, stamps = predicted_2d
     assert second["status"].tolist() == ["kept"]
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")} == stamps and len(stamps) == 3
-    sidecar = json.loads(next(out.glob("labelmaps/*.json")).read_text())
-    assert sidecar["GeneratedBy"][0]["Model"]["Folds"] == [0] and len(sidecar["Checksums"]["weights"]) == 64
+    record = read_record(next(out.glob("labelmaps/*.nii.gz")))  # what made it: image, checkpoints, folds
+    assert record["command"] == "predict" and record["parameters"] == {"folds": [0]}
+    assert {"image", "fold 0", "plans", "dataset"} <= set(record["inputs"])
 
 
 def test_prediction_does_not_depend_on_the_stored_orientation(predicted_2d, trained_2d, tmp_path):
@@ -491,7 +493,8 @@ def test_segment_masks_equal_predicts_on_the_input_grid(segmented_2d, predicted_
 
 
 def test_segment_sidecar_names_the_model_and_its_weights(segmented_2d, trained_2d):
-    from sclesion.nnunet.predict import file_sha256, weights_checksum
+    from sclesion.core.provenance import sha256
+    from sclesion.nnunet.predict import weights_checksum
 
     _, out, first, _, _ = segmented_2d
     sidecar = json.loads(Path(str(first.iloc[0]["lesion_seg"]).replace(".nii.gz", ".json")).read_text())
@@ -500,7 +503,7 @@ def test_segment_sidecar_names_the_model_and_its_weights(segmented_2d, trained_2
     assert generated["Name"] == "sclesion" and generated["Device"] == "cpu"
     assert generated["Model"]["Folder"] == str(model_dir.resolve()) and generated["Model"]["Folds"] == [0]
     assert generated["Model"]["WeightsSHA256"] == weights_checksum(model_dir, [0]) == sidecar["Checksums"]["weights"]
-    assert sidecar["Checksums"]["image"] == file_sha256(segmented_2d[0])
+    assert sidecar["Checksums"]["image"] == sha256(segmented_2d[0])
 
 
 def test_segment_rerun_keeps_outputs_and_a_retrained_model_segments_again(segmented_2d, trained_2d, tmp_path):
@@ -510,7 +513,8 @@ def test_segment_rerun_keeps_outputs_and_a_retrained_model_segments_again(segmen
 
     image, out, _, second, stamps = segmented_2d
     per_image = {p: t for p, t in stamps.items() if p.name != "segment_summary.tsv"}  # the run's table is rewritten
-    assert second["status"].tolist() == ["kept"] and len(per_image) == 5
+    outputs = [p for p in per_image if not p.name.startswith(".")]  # beside each, its hidden provenance record
+    assert second["status"].tolist() == ["kept"] and len(outputs) == 5 and len(per_image) == 10
     assert {p: t for p, t in _mtimes(out).items() if p in per_image} == per_image
     model = tmp_path / trained_2d[0].model_dir.name
     shutil.copytree(trained_2d[0].model_dir, model)
