@@ -302,3 +302,13 @@ def test_smoke_key_numbers_and_the_session_shown(smoke_data, smoke_bids):
     fig = cohort.show_axial(smoke_data, subject, session)
     assert fig.axes[0].get_title().startswith(f"{subject} {session} chunk 1 slice ")
     plt.close("all")
+
+
+def test_smoke_viewer_works_offline_and_opens_on_the_largest_lesion(smoke_data):
+    import re
+
+    row = smoke_data[smoke_data["lesion"].notna() & smoke_data["participant_id"].str.startswith("sub-tum")].iloc[0]
+    view = cohort.show_viewer(smoke_data, row["participant_id"], row["session"])
+    page = view.get_standalone()
+    assert not re.search(r"""(src|href)=["']?https?://""", page)  # every script inlined: no network needed
+    assert row["participant_id"] in page  # the title names the image

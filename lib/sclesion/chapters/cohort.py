@@ -21,6 +21,7 @@ whole_spine_session    the session to show (three chunks, most lesions)
 session_volumes        the volumes of a session: its ground truth (synthetic) or its chunks
 show_whole_spine       Fig 2A-like: the chunks in world space beside the ground truth
 show_axial             an axial slice of the session through its largest lesion area
+show_viewer            the same image in an interactive viewer that works in the static book
 =====================  ==========================================================================
 
 Units: voxel sizes and positions in mm, lesion volumes in mm^3, TR/TE in ms. Arrays in RPI orientation are
@@ -291,3 +292,14 @@ def show_axial(data: pd.DataFrame, subject: str, session: str) -> Figure:
     """The first image of a session, on its axial slice with the most lesion (else cord) voxels."""
     row = next(data[(data["participant_id"] == subject) & (data["session"] == session)].itertuples(index=False))
     return plot_axial(load_rpi(row), title=row_label(row))
+
+
+def show_viewer(data: pd.DataFrame, subject: str, session: str):
+    """The first image of a session in an interactive viewer with its cord and lesion masks, which works in the
+    static book too (:func:`sclesion.figures.viewer.cord_lesion_viewer`; nilearn inlines its scripts)."""
+    from sclesion.core.nifti import load_nifti
+    from sclesion.figures.viewer import cord_lesion_viewer
+
+    row = next(data[(data["participant_id"] == subject) & (data["session"] == session)].itertuples(index=False))
+    lesion = load_nifti(row.lesion) if isinstance(row.lesion, (str, Path)) else None
+    return cord_lesion_viewer(load_nifti(row.image), load_nifti(row.cord), lesion, title=row_label(row))

@@ -66,9 +66,9 @@ def cord_lesion_viewer(image: nib.Nifti1Image, cord: nib.Nifti1Image, lesion: ni
     labels = np.asarray(overlay.dataobj)
     focus = labels == 2 if (labels == 2).any() else labels > 0
     if focus.any():
-        from scipy import ndimage
+        from sclesion.evaluation.lesions import label_lesions
 
-        parts, n = ndimage.label(focus)
+        parts, n = label_lesions(focus)
         biggest = np.argmax(np.bincount(parts.ravel())[1:]) + 1 if n > 1 else 1
         centre = np.argwhere(parts == biggest).mean(axis=0)
         cut = tuple(float(v) for v in nib.affines.apply_affine(overlay.affine, centre))
