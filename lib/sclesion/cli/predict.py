@@ -28,7 +28,8 @@ EPILOG = """\
 example:
   sclesion predict -i image.nii.gz -m results/Dataset901_ChunksNative/nnUNetTrainer__nnUNetPlans__2d -o pred/
 
-rerun:   images whose three outputs exist are skipped (see sclesion.nnunet.predict).
+rerun:   an image's outputs are kept when their provenance records match the image, the model's checkpoints
+         and plans and the folds; otherwise it is predicted again and they are replaced.
 errors:  one line naming the file or option and the problem, exit status 2."""
 
 

@@ -26,8 +26,9 @@ indexed ``[S-I, P-A, R-L]`` for RPI (nibabel's ``[i, j, k]`` reversed). :func:`p
 reorients the input to the model's orientation in memory (flips and permutations only), reverses the axes
 (and the voxel sizes) for nnU-Net, predicts, and undoes both steps, so the label map lies on the input's
 exact voxel grid and affine. Straightened images are predicted in straight space and then warped back to
-native space, each label separately, with the stored inverse field (:func:`sclesion.preprocessing.straightening.warp.warp_labels_back`:
-spline interpolation, > 0.5, lesion over cord), as the authors did.
+native space, each label separately, with the stored inverse field
+(:func:`sclesion.preprocessing.straightening.warp.warp_labels_back`: spline interpolation, > 0.5, lesion over
+cord), as the authors did.
 
 Output convention
 -----------------
@@ -60,7 +61,7 @@ from tqdm.auto import tqdm
 from sclesion.core.atomic import save_nifti, write_text
 from sclesion.core.errors import InputError
 from sclesion.core.names import split_extension
-from sclesion.core.nifti import axcodes, load_field, load_image, load_nifti, reorient, voxel_sizes
+from sclesion.core.nifti import axcodes, load_checked, load_field, load_image, load_nifti, reorient, voxel_sizes
 from sclesion.core.provenance import OutputSet, sha256
 
 #: The study's inference settings.
@@ -148,6 +149,17 @@ def model_orientation(dataset_json: dict) -> str:
     return str(dataset_json.get("image_orientation", DEFAULT_ORIENTATION)).upper()
 
 
+def check_model_folder(model_dir: str | Path) -> Path:
+    """``model_dir`` as a Path if it holds ``plans.json`` and ``dataset.json``, else one :class:`InputError`."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise InputError("model folder not found", model_dir)
+    for name in ("plans.json", "dataset.json"):
+        if not (model_dir / name).is_file():
+            raise InputError(f"not a trained nnU-Net model folder: no {name}", model_dir)
+    return model_dir
+
+
 def load_model(model_dir: str | Path, folds: list[int] | None = None, device: str = "cpu",
                checkpoint: str = CHECKPOINT) -> Model:
     """Load a trained model folder (``<trainer>__<plans>__<configuration>``) for prediction.
@@ -174,16 +186,11 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
         from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
         from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise InputError("model folder not found", model_dir)
+    model_dir = check_model_folder(model_dir)
     if device not in ("cpu", "cuda"):
         raise InputError(f"device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda asked for, but torch finds no CUDA device here; use --device cpu")
-    for name in ("plans.json", "dataset.json"):
-        if not (model_dir / name).is_file():
-            raise InputError(f"not a trained nnU-Net model folder: no {name}", model_dir)
     folds = available_folds(model_dir, checkpoint) if folds is None else list(folds)
     if not folds:
         raise InputError(f"no fold_<k>/{checkpoint}: is training finished?", model_dir)
@@ -436,11 +443,23 @@ def predict_files(
         raise InputError("straightened inputs need one inverse field and one native image per image")
     targets = [Path(native_images[i]) if straight else image for i, image in enumerate(images)]
     stems = [split_extension(t.name)[0] for t in targets]
+    check_model_folder(model_dir)
     used_folds = available_folds(model_dir, CHECKPOINT) if folds is None else sorted(int(f) for f in folds)
     model_files = {f"fold {k}": Path(model_dir) / f"fold_{k}" / CHECKPOINT for k in used_folds}
     model_files.update(plans=Path(model_dir) / "plans.json", dataset=Path(model_dir) / "dataset.json")
     checkpoints = {role: path for role, path in model_files.items() if path.is_file()}  # else load_model says why
-    rows, model = [], None
+    sets = []
+    for i, image in enumerate(images):
+        inputs = {"image": image, **checkpoints}
+        if straight:
+            inputs.update(field=inverse_fields[i], native=native_images[i])
+        outputs = list(output_paths(stems[i], out_dir).values())
+        sets.append(OutputSet("predict", outputs, inputs, {"folds": used_folds}))
+    pending = [i for i, outputs in enumerate(sets) if not outputs.up_to_date()]
+    for i in pending:  # a bad image or model folder is one line before any work starts
+        load_checked(images[i], "image")
+    model = load_model(model_dir, folds, device) if pending else None
+    rows = []
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
@@ -448,17 +467,12 @@ def predict_files(
         for i, image in enumerate(tqdm(images, desc=f"predicting ({Path(model_dir).name})", unit="image",
                                        disable=not progress)):
             paths = output_paths(stems[i], out_dir)
-            inputs = {"image": image, **checkpoints}
-            if straight:
-                inputs.update(field=inverse_fields[i], native=native_images[i])
-            outputs = OutputSet("predict", list(paths.values()), inputs, {"folds": used_folds})
             status = "kept"
-            if not outputs.up_to_date():
-                model = model or load_model(model_dir, folds, device)
+            if i in pending:
                 label_map = predict_image(model, image)
                 if straight:
                     label_map = warp_back(label_map, inverse_fields[i], native_images[i])
-                with outputs.writing():
+                with sets[i].writing():
                     write_outputs(label_map, stems[i], out_dir)
                 status = "predicted"
             rows.append({"image": image, **paths, "status": status})
