@@ -9,8 +9,9 @@ for cord and lesion (Dice, NSD, RVE, PPVL, SensL, F1ScoreL, lesion counts) and t
 
 Memory is measured two ways: ``tracemalloc`` peak during the call (every NumPy/SciPy array allocation), and
 the resident set size of a fresh process (Linux ``/proc/self/status``): its peak during a call (reset through
-``/proc/self/clear_refs`` after a warm-up call) minus its size just before, and the whole process's peak. MetricsReloaded's figures were measured by the project on the same
-kind of pair (book/methods.md, "What the reference tools cost"); it cannot be installed here.
+``/proc/self/clear_refs`` after a warm-up call) minus its size just before, and the whole process's peak.
+MetricsReloaded's figures were measured by the project on the same kind of pair (book/methods.md, "What the
+reference tools cost"); it cannot be installed here.
 
 Usage: ``python benchmarks/bench_metrics.py``
 """

@@ -1,4 +1,5 @@
-"""Benchmark: ``sclesion.preprocessing.stitching.stitch`` vs ``TPTBox.stitching`` (the tool the authors used) on the same chunks.
+"""Benchmark: ``sclesion.preprocessing.stitching.stitch`` vs ``TPTBox.stitching`` (the tool the authors used) \
+on the same chunks.
 
 Usage: ``python benchmarks/bench_stitching.py [--repeats N]``
 
@@ -161,8 +162,9 @@ def evaluate(path: Path, kind: str, phantom: dict) -> dict:
     k_out = np.rint((heights - affine[2, 3]) / affine[2, 2]).astype(int)
     present = (k_out >= 0) & (k_out < img.shape[2])
     empty_slices = int((data.reshape(-1, img.shape[2]) == 0).all(axis=0).sum())
-    result = {"shape": tuple(int(n) for n in img.shape), "dtype": str(data.dtype), "extent_error_mm": float(extent_error),
-              "empty_slices": empty_slices, "dropped_slices": int((~present).sum())}
+    result = {"shape": tuple(int(n) for n in img.shape), "dtype": str(data.dtype),
+              "extent_error_mm": float(extent_error), "empty_slices": empty_slices,
+              "dropped_slices": int((~present).sum())}
     if kind == "mask":
         truth = cord_truth(affine, img.shape)
         true_area = phantom["cord"].sum(axis=(0, 1))  # cord voxels per phantom slice

@@ -1,4 +1,5 @@
-"""Benchmark: ``sclesion.preprocessing.straightening.straighten`` against the measured figures of SCT's ``sct_straighten_spinalcord``.
+"""Benchmark: ``sclesion.preprocessing.straightening.straighten`` against the measured figures of SCT's \
+``sct_straighten_spinalcord``.
 
 Usage: ``python benchmarks/bench_straightening.py [--repeats N]``
 

@@ -1,4 +1,5 @@
-"""sclesion.chapters.cohort: counts, acquisition table, lesion volumes and figures, on hand-made data and the smoke cohort."""
+"""sclesion.chapters.cohort: counts, acquisition table, lesion volumes and figures, on hand-made data and the
+smoke cohort."""
 
 from __future__ import annotations
 
@@ -296,7 +297,8 @@ def test_smoke_key_numbers_and_the_session_shown(smoke_data, smoke_bids):
     volumes = lesions.lesion_volumes(smoke_data, progress=False)
     subject, session = cohort.whole_spine_session(smoke_data, volumes)
     per_session = volumes.groupby(["participant_id", "session"]).size()
-    assert per_session[(subject, session)] == per_session[[k for k in per_session.index if k[0].startswith("sub-tum")]].max()
+    assert per_session[(subject, session)] == per_session[[k for k in per_session.index
+                                                           if k[0].startswith("sub-tum")]].max()
     fig = cohort.show_whole_spine(smoke_data, smoke_bids, subject, session)
     assert [ax.get_title() for ax in fig.axes] == ["3 chunk(s) in world space", "synthetic ground truth"]
     fig = cohort.show_axial(smoke_data, subject, session)

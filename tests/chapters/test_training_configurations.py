@@ -1,4 +1,5 @@
-"""sclesion.chapters.training_configurations: the training chapter's tables, on small hand-built folders (no training)."""
+"""sclesion.chapters.training_configurations: the training chapter's tables, on small hand-built folders
+(no training)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ def plain_bids(smoke_bids, tmp_path_factory):
     """One TUM subject of the smoke cohort with every image and label stored uncompressed (.nii)."""
     root = tmp_path_factory.mktemp("plain") / "bids"
     subject = "sub-tum001"
-    for path in [*smoke_bids.glob(f"{subject}/**/*.nii.gz"), *smoke_bids.glob(f"derivatives/labels/{subject}/**/*.nii.gz")]:
+    for path in [*smoke_bids.glob(f"{subject}/**/*.nii.gz"),
+                 *smoke_bids.glob(f"derivatives/labels/{subject}/**/*.nii.gz")]:
         target = root / path.relative_to(smoke_bids)
         target = target.with_name(target.name[: -len(".gz")])
         target.parent.mkdir(parents=True, exist_ok=True)

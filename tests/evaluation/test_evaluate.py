@@ -1,4 +1,5 @@
-"""sclesion.evaluation.evaluate and ``sclesion evaluate``: pairing by BIDS entities, refused files, stacking, outputs."""
+"""sclesion.evaluation.evaluate and ``sclesion evaluate``: pairing by BIDS entities, refused files, stacking,
+outputs."""
 
 from __future__ import annotations
 

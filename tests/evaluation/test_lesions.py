@@ -32,7 +32,8 @@ def test_lesions_are_face_connected_components_and_other_connectivities_are_expl
     assert count_lesions(mask, connectivity=26) == 2
     labels, n = label_lesions(mask)
     assert n == 3 and labels.max() == 3 and labels[0, 4, 4] == labels[1, 4, 4]
-    np.testing.assert_allclose(lesion_volumes_mm3(mask, np.diag([0.5, 0.5, 3.0, 1.0])), [1.5, 0.75, 0.75])  # raster order
+    np.testing.assert_allclose(lesion_volumes_mm3(mask, np.diag([0.5, 0.5, 3.0, 1.0])),
+                               [1.5, 0.75, 0.75])  # raster order
     with pytest.raises(InputError, match="connectivity 7"):
         count_lesions(mask, connectivity=7)
 

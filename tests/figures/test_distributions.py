@@ -1,4 +1,5 @@
-"""sclesion.figures.distributions: figures are returned (not shown), labelled with units, and draw what they are given."""
+"""sclesion.figures.distributions: figures are returned (not shown), labelled with units, and draw what they are
+given."""
 
 from __future__ import annotations
 

@@ -43,7 +43,8 @@ def test_many_groups_and_panels_stay_in_the_column():
     check(raincloud(scores, "Dice", x="variant", hue="configuration"))
     lesions = pd.DataFrame({"chunk": [1, 1, 2, 2, 3, 3], "volume_mm3": [4.0, 20.0, 12.0, 60.0, 8.0, 150.0],
                             "detected": [False, True, True, False, True, True]})
-    lesions["volume_bin"] = pd.Categorical(["3-10", "10-50", "10-50", "50-100", "3-10", ">=100"], categories=VOLUME_BINS)
+    lesions["volume_bin"] = pd.Categorical(["3-10", "10-50", "10-50", "50-100", "3-10", ">=100"],
+                                           categories=VOLUME_BINS)
     rates = lesions.groupby(["volume_bin", "chunk"], observed=False)["detected"].agg(["size", "sum"]).reset_index()
     rates = rates.rename(columns={"size": "n_lesions", "sum": "n_detected"}).assign(
         rate=lambda t: t["n_detected"] / t["n_lesions"].where(t["n_lesions"] > 0))

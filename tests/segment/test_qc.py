@@ -20,7 +20,8 @@ from sclesion.segment.run import SUMMARY_COLUMNS, output_paths
 PROBE = """<script>window.addEventListener('load', () => {
   const imgs = Array.from(document.images);
   const frames = Array.from(document.querySelectorAll('iframe')).map(f => {
-    const d = f.contentDocument; return d ? d.querySelectorAll('canvas').length + ':' + d.querySelectorAll('img').length : 'none'; });
+    const d = f.contentDocument; return d ? d.querySelectorAll('canvas').length + ':' + \
+d.querySelectorAll('img').length : 'none'; });
   const out = document.createElement('pre'); out.id = 'probe';
   out.textContent = JSON.stringify({n: imgs.length, widths: imgs.map(i => i.naturalWidth), frames: frames});
   document.body.appendChild(out); });</script>"""

@@ -121,7 +121,8 @@ def load_session(chunked: pd.DataFrame, stitched: pd.DataFrame, subject: str = "
     best = int(np.argmax(counts))
     shown = candidates.iloc[best]
     rows = _chunk_rows(chunked, shown["participant_id"], shown["session"])
-    chunks = [{"image": nib.load(r.image), "cord": nib.load(r.cord), "lesion": nib.load(r.lesion), "chunk": int(r.chunk)}
+    chunks = [{"image": nib.load(r.image), "cord": nib.load(r.cord), "lesion": nib.load(r.lesion),
+               "chunk": int(r.chunk)}
               for r in rows.itertuples(index=False)]
     whole = {kind: nib.load(shown[kind]) for kind in ("image", "cord", "lesion")}
     return Session(shown["participant_id"], shown["session"], rows, chunks, whole, cord_plane_mm(whole["cord"]),
@@ -240,7 +241,8 @@ def validation_summary(validation: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return summary, line
 
 
-def lesion_count_totals(validation: pd.DataFrame, stitched: pd.DataFrame, synthetic: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def lesion_count_totals(validation: pd.DataFrame, stitched: pd.DataFrame,
+                        synthetic: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Lesions in the chunks (summed) and in the stitched images, beside the paper's TUM test set.
 
     Returns
@@ -256,7 +258,8 @@ def lesion_count_totals(validation: pd.DataFrame, stitched: pd.DataFrame, synthe
         "chunked": [int(validation["chunked"].sum()), int(numbers["lesions_test_chunked"])],
         "stitched": [int(validation["stitched"].sum()), int(numbers["lesions_test_stitched"])],
         "images (chunks / stitched)": [f"{int(stitched['n_chunks'].sum())} / {len(stitched)}",
-                                       f"{3 * int(numbers['stitched_test_scans'])} / {int(numbers['stitched_test_scans'])}"],
+                                       f"{3 * int(numbers['stitched_test_scans'])} / "
+                                       f"{int(numbers['stitched_test_scans'])}"],
     }, index=["ours (" + ("synthetic, " if synthetic else "") + "all stitched sessions)", "paper (TUM test set)"])
     if synthetic:
         totals.loc[totals.index[0], "truth"] = int(validation["true_lesions"].sum())

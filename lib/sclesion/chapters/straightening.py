@@ -262,7 +262,8 @@ def targets_table(summary: pd.DataFrame, lesions: pd.DataFrame) -> pd.DataFrame:
         ("straight cord centroid offset, per slice (voxels)", "<= 0.5", summary["offset_max_vox"].max(),
          summary["offset_mean_vox"].mean(), "-"),
         ("area straight / native x cos(tilt), per slice", "1 +- 0.05",
-         (summary[["area_ratio_min", "area_ratio_max"]] - 1).abs().max().max() + 1, summary["area_ratio_median"].mean(), "-"),
+         (summary[["area_ratio_min", "area_ratio_max"]] - 1).abs().max().max() + 1,
+         summary["area_ratio_median"].mean(), "-"),
         ("round-trip cord Dice, through the fields", ">= 0.99", summary["round_trip_fields"].min(),
          summary["round_trip_fields"].mean(), "0.989-0.994"),
         ("round-trip cord Dice, pipeline", "-", summary["round_trip_pipeline"].min(),
@@ -280,7 +281,8 @@ def paper_dice_table() -> pd.DataFrame:
     numbers = paper_tables.numbers()
     table = pd.DataFrame({
         "native": [numbers["median_dice_2d_chunks_native"], numbers["median_dice_3d_stitched_native"]],
-        "straightened": [numbers["median_dice_2d_chunks_straightened"], numbers["median_dice_3d_stitched_straightened"]],
+        "straightened": [numbers["median_dice_2d_chunks_straightened"],
+                         numbers["median_dice_3d_stitched_straightened"]],
     }, index=["2D, chunks", "3D, stitched"])
     table["difference"] = table["straightened"] - table["native"]
     return table
@@ -305,7 +307,8 @@ def show_lesion_volume_changes(lesions: pd.DataFrame) -> Figure:
     large = _large_lesions(lesions)
     fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 3.6), sharex=True, layout="constrained")
     points = None
-    panels = ((axes[0], "ratio_soft", "soft: the geometry alone"), (axes[1], "ratio_binary", "binary: linear, > 0.5 (the authors')"))
+    panels = ((axes[0], "ratio_soft", "soft: the geometry alone"),
+              (axes[1], "ratio_binary", "binary: linear, > 0.5 (the authors')"))
     for ax, column, title in panels:
         ax.axhspan(0.9, 1.1, color="0.92", zorder=0, label="within 10%")
         ax.axhline(1.0, color="0.5", linewidth=0.8)

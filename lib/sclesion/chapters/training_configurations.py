@@ -291,7 +291,8 @@ def _image_names(metrics: pd.DataFrame) -> list[str]:
 
 def evaluate_grid(index: pd.DataFrame, labels: tuple[str, ...] = LABELS, stack_chunks: bool = False, jobs: int = 1,
                   progress: bool = True) -> pd.DataFrame:
-    """Evaluate every test set of the prediction index with the study's metrics (:func:`sclesion.evaluation.evaluate.evaluate`).
+    """Evaluate every test set of the prediction index with the study's metrics
+    (:func:`sclesion.evaluation.evaluate.evaluate`).
 
     Each index row names a folder of predicted masks (``masks``) and the tree holding their references
     (``reference_root``: the BIDS dataset for chunk datasets, the stitched native variant for stitched ones,
@@ -418,8 +419,8 @@ def full_si_comparison(
 ) -> pd.DataFrame:
     """The full S-I model against the 3d_fullres model of the same dataset, on the same test images.
 
-    Two-sided Wilcoxon signed-rank test (:func:`sclesion.evaluation.stats.paired_wilcoxon`) on the values of each test image
-    and fold predicted by both models (the paper found no significant difference).
+    Two-sided Wilcoxon signed-rank test (:func:`sclesion.evaluation.stats.paired_wilcoxon`) on the values of each
+    test image and fold predicted by both models (the paper found no significant difference).
 
     Parameters
     ----------

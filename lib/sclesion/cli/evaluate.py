@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated labels to evaluate, among {', '.join(LABELS)} (default: all)")
     arguments.add_jobs(parser)
     parser.add_argument("--nsd-tau-mm", type=arguments.positive_mm, default=None,
-                        help="NSD tolerance in mm, > 0 (default: 1 voxel, as the paper ran MetricsReloaded)")  # fmt: skip
+                        help="NSD tolerance in mm, > 0 (default: 1 voxel, as the paper ran "
+                             "MetricsReloaded)")  # fmt: skip
     parser.add_argument("--cross-check", action="store_true",
                         help="also compute every metric with MetricsReloaded (if installed; slow) and report "
                              "disagreements")  # fmt: skip

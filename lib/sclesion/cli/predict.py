@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", required=True,
                         help="trained model folder <trainer>__<plans>__<configuration> (holding fold_<k>/)")
     parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.add_argument("--folds", type=arguments.whole(0), nargs="+", help="folds to ensemble (default: all available)")
+    parser.add_argument("--folds", type=arguments.whole(0), nargs="+",
+                        help="folds to ensemble (default: all available)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
     parser.add_argument("--threads", type=arguments.whole(1), help="torch threads (default: torch's default)")
     parser.add_argument("--inverse-field", help="straightened input only: its straight->native warping field")

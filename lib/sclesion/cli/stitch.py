@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.output}: {report.status} ({shape} voxels of {spacing} mm, {len(args.input)} chunks)")
     for junction in report.junctions:
         if junction.gap_mm == 0:
-            print(f"  chunks {junction.first + 1} and {junction.second + 1} overlap by {max(junction.overlap_mm, 0):.1f} mm")
+            print(f"  chunks {junction.first + 1} and {junction.second + 1} overlap by "
+                  f"{max(junction.overlap_mm, 0):.1f} mm")
     for line in report.messages():
         print(f"sclesion stitch: warning: {line}", file=sys.stderr)
     return 0

@@ -8,8 +8,8 @@ Orientation names
 The Spinal Cord Toolbox (SCT) names an orientation by where each axis comes *from*: "RPI" means axis 0
 runs from right to left, axis 1 from posterior to anterior, axis 2 from inferior to superior. nibabel names
 axes by where they point *to*, so SCT's "RPI" is nibabel's axis codes ``("L", "A", "S")``. This module
-speaks nibabel's language; :data:`sclesion.core.conventions.RPI` holds the codes. Arrays are indexed ``[i, j, k]`` = ``[axis 0, axis 1,
-axis 2]``; affines map voxel indices to world (scanner RAS+) coordinates in mm.
+speaks nibabel's language; :data:`sclesion.core.conventions.RPI` holds the codes. Arrays are indexed
+``[i, j, k]`` = ``[axis 0, axis 1, axis 2]``; affines map voxel indices to world (scanner RAS+) coordinates in mm.
 """
 
 from __future__ import annotations

@@ -262,9 +262,9 @@ def check(
     """Validate every image and label of a dataset; return one line per problem (empty list = all good).
 
     Goes on over all files: every image is read (readable, 3D, finite values) and every label is checked
-    against its image (shape, affine within ``atol_mm`` mm, binary {0, 1}); see :func:`sclesion.core.nifti.validate_pair`.
-    Subjects missing from an existing participants.tsv are reported too, and so is every label under
-    ``derivatives/labels`` without its image (:func:`orphan_labels`).
+    against its image (shape, affine within ``atol_mm`` mm, binary {0, 1}); see
+    :func:`sclesion.core.nifti.validate_pair`. Subjects missing from an existing participants.tsv are reported
+    too, and so is every label under ``derivatives/labels`` without its image (:func:`orphan_labels`).
 
     Parameters
     ----------

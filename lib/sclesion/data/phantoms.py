@@ -3,9 +3,10 @@
 A phantom is an elliptical tube (the cord) inside a wider tube (CSF) along a known 3D curve, optionally
 with ellipsoidal lesions placed in the cord's own coordinates: arc length ``s`` along the curve and
 in-plane offsets ``(u, v)`` along the right and anterior axes of the local frame (tangent; the global
-anterior axis made orthogonal to it; their cross product), as in :mod:`sclesion.preprocessing.straightening.centerline`. The geometry
-is computed independently of :mod:`sclesion.preprocessing.straightening.centerline`: nearest points on a densely sampled curve
-(KD-tree) and finite-difference tangents. Voxels are labelled by their centre (no partial volume).
+anterior axis made orthogonal to it; their cross product), as in
+:mod:`sclesion.preprocessing.straightening.centerline`. The geometry is computed independently of
+:mod:`sclesion.preprocessing.straightening.centerline`: nearest points on a densely sampled curve (KD-tree) and
+finite-difference tangents. Voxels are labelled by their centre (no partial volume).
 
 World coordinates are RAS+ mm; grids are RPI (axis 0 right to left, 1 posterior to anterior, 2 inferior
 to superior).

@@ -49,7 +49,8 @@ from sclesion.core.nifti import MASK_VALUES, affines_match, check_binary, load_n
 from sclesion.core.workers import check_jobs, process_pool
 from sclesion.data.bids import parse_entities
 from sclesion.evaluation.detection import detect_lesions
-from sclesion.evaluation.metrics import ALL_COLUMNS, METRICS, NSD_TAU_VOXELS, compute_metrics, metrics_reloaded, split_regions
+from sclesion.evaluation.metrics import (ALL_COLUMNS, METRICS, NSD_TAU_VOXELS, compute_metrics, metrics_reloaded,
+                                         split_regions)
 from sclesion.evaluation.stacking import check_chunks, stack_pair
 
 #: Labels that can be evaluated.

@@ -2,8 +2,9 @@
 
 The paper evaluated every prediction with MetricsReloaded (the ivadomed fork). This module computes the
 same numbers (book/methods.md, "Metrics and empty masks") about a hundred times faster: masks are
-cropped to the box around both of them, components are labelled once, per-lesion overlaps are counted with ``numpy.bincount`` and
-surface distances are computed only on small boxes around the surfaces (:func:`normalized_surface_distance`).
+cropped to the box around both of them, components are labelled once, per-lesion overlaps are counted with
+``numpy.bincount`` and surface distances are computed only on small boxes around the surfaces
+(:func:`normalized_surface_distance`).
 
 Metrics (the names are the column names of the paper's tables)
 ----------------------------------------------------------------

@@ -4,8 +4,8 @@ Every function returns a :class:`matplotlib.figure.Figure` (closed in pyplot, so
 the cell's result) with labelled axes and units. Colours come from seaborn's colour-blind palette.
 
 - :func:`raincloud`: half violin + box (with a mean marker) + jittered points per group, groups along x
-  (e.g. dataset variant) with a hue (e.g. 2D/3D), and significance brackets from :func:`sclesion.evaluation.stats.dunn_holm`
-  (paper Fig 5, Fig 6).
+  (e.g. dataset variant) with a hue (e.g. 2D/3D), and significance brackets from
+  :func:`sclesion.evaluation.stats.dunn_holm` (paper Fig 5, Fig 6).
 - :func:`detection_rate_bars`: detection rate per lesion-volume bin (optionally per chunk), with the number of
   lesions on each bar (paper Fig 7, Fig 8).
 - :func:`volume_histograms`: lesion volumes per chunk on a log axis, detected and missed lesions stacked

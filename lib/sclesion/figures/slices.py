@@ -442,7 +442,8 @@ def _rpi_mask(mask: nib.Nifti1Image | None, image: nib.Nifti1Image, shape: tuple
     if mask is None:
         return None
     if tuple(mask.shape) != tuple(image.shape) or not affines_match(mask.affine, image.affine):
-        raise InputError(f"mask grid {tuple(mask.shape)} differs from the image's {tuple(image.shape)} (shape or affine)")
+        raise InputError(f"mask grid {tuple(mask.shape)} differs from the image's {tuple(image.shape)} "
+                         "(shape or affine)")
     data, _ = to_rpi(np.asarray(mask.dataobj), mask.affine)
     return data
 

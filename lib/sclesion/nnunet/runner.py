@@ -8,8 +8,8 @@ Executors
 ---------
 ``local``
     The jobs run one after the other in fresh processes (:func:`run_local`), under a tqdm progress bar.
-    Finished folds (``checkpoint_final.pth`` present, trained with the profile's schedule) are skipped, so an interrupted grid resumes where it
-    stopped; an interrupted fold restarts from its first epoch.
+    Finished folds (``checkpoint_final.pth`` present, trained with the profile's schedule) are skipped, so an
+    interrupted grid resumes where it stopped; an interrupted fold restarts from its first epoch.
 ``slurm``
     The unfinished jobs are submitted as one SLURM job array through submitit (:func:`submit`), with the
     partition, GPUs, CPUs, memory and time of the profile's ``nnunet_slurm_*`` keys; each array task runs

@@ -19,9 +19,9 @@ variants, both warping fields in ``derivatives/warps``::
     <stem>_from-straight_to-native_xfm.nii.gz    on the native grid (carries predictions back to native)
     <stem>_from-straight_to-native_xfm.json      {"NativeImage": path of the native image}
 
-The stitched native variant is :func:`sclesion.preprocessing.stitching.bids.stitch_dataset`'s output. Masks are warped to
-straight space as the authors did: linear interpolation, then > 0.5. Images keep their extension (``.nii`` or
-``.nii.gz``). Every file is written atomically; the outputs of a job are one set with provenance records
+The stitched native variant is :func:`sclesion.preprocessing.stitching.bids.stitch_dataset`'s output. Masks are
+warped to straight space as the authors did: linear interpolation, then > 0.5. Images keep their extension
+(``.nii`` or ``.nii.gz``). Every file is written atomically; the outputs of a job are one set with provenance records
 (:mod:`sclesion.core.provenance`): a job whose outputs are up to date with its inputs and field of view is
 skipped, any other is done again, so an interrupted or changed build resumes where it stopped and never
 mixes runs.
@@ -219,7 +219,8 @@ def _run_safely(job: Job, fov_mm: float) -> str:
 
 
 def _stitch_sessions(dataset: pd.DataFrame, bids_root: Path, work_dir: Path, progress: bool) -> list[dict]:
-    """Build the stitched native variant (:func:`sclesion.preprocessing.stitching.bids.stitch_dataset`); one row per session."""
+    """Build the stitched native variant (:func:`sclesion.preprocessing.stitching.bids.stitch_dataset`); one row
+    per session."""
     root = variant_root("stitched_native", bids_root, work_dir)
     table = stitch_dataset(bids_root, root, participants=sorted(dataset["participant_id"].unique()), progress=progress)
     return [{"variant": "stitched_native", "participant_id": row.participant_id, "session": row.session or "",

@@ -19,7 +19,8 @@ Outputs, for an input ``<stem>.nii.gz`` (all in ``OUT``, on the input's grid)::
 
 Every file is written atomically (temporary name, then rename), and the outputs of an image are one set with
 provenance records (:mod:`sclesion.core.provenance`): a rerun keeps them only when they are whole and were made
-from the same image, weights, folds and settings. A bad image is reported in one line (``status`` ``failed: ...``) and the others go on.
+from the same image, weights, folds and settings. A bad image is reported in one line (``status`` ``failed: ...``)
+and the others go on.
 """
 
 from __future__ import annotations

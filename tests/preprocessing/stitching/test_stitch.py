@@ -1,4 +1,5 @@
-"""Stitching (sclesion.preprocessing.stitching.stitch*): geometry, blending, masks, orientations, gaps, bad input, files and CLI.
+"""Stitching (sclesion.preprocessing.stitching.stitch*): geometry, blending, masks, orientations, gaps, bad input,
+files and CLI.
 
 Chunks are cut from small volumes made here, or rendered from a smooth function of world position so that
 the stitched image can be compared with the function on the output grid.

@@ -337,7 +337,8 @@ def test_cli_straighten_then_apply_warp_round_trip(tilted_files, tmp_path, capsy
     assert "written" in capsys.readouterr().out
     straight_cord = out / tilted_files["cord"].name
     back = tmp_path / "back.nii.gz"
-    assert main(["apply-warp", "-i", str(straight_cord), "-w", str(out / "sub-x_T2w_from-straight_to-native_xfm.nii.gz"),
+    assert main(["apply-warp", "-i", str(straight_cord),
+                 "-w", str(out / "sub-x_T2w_from-straight_to-native_xfm.nii.gz"),
                  "-r", str(tilted_files["image"]), "-o", str(back), "--interp", "linear", "--threshold", "0.5"]) == 0
     # The same as the library call, and close to the native mask.
     expected = apply_warp(nib.load(straight_cord), nib.load(out / "sub-x_T2w_from-straight_to-native_xfm.nii.gz"),
@@ -345,7 +346,8 @@ def test_cli_straighten_then_apply_warp_round_trip(tilted_files, tmp_path, capsy
     np.testing.assert_array_equal(np.asanyarray(nib.load(back).dataobj), np.asanyarray(expected.dataobj))
     native = np.asanyarray(nib.load(tilted_files["cord"]).dataobj) > 0
     assert dice(np.asanyarray(nib.load(back).dataobj) > 0, native) >= 0.85
-    assert main(["apply-warp", "-i", str(straight_cord), "-w", str(out / "sub-x_T2w_from-straight_to-native_xfm.nii.gz"),
+    assert main(["apply-warp", "-i", str(straight_cord),
+                 "-w", str(out / "sub-x_T2w_from-straight_to-native_xfm.nii.gz"),
                  "-r", str(tilted_files["image"]), "-o", str(back), "--interp", "linear", "--threshold", "0.5"]) == 0
     assert "up to date" in capsys.readouterr().out
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from sclesion.core.errors import InputError
-from sclesion.preprocessing.straightening.warp import apply_warp, field_image, field_positions, grid_positions, sample, warp_labels_back
+from sclesion.preprocessing.straightening.warp import (apply_warp, field_image, field_positions, grid_positions,
+                                                       sample, warp_labels_back)
 
 
 def _rpi(shape, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0)) -> np.ndarray:

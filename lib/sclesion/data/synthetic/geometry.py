@@ -120,7 +120,8 @@ def plan_chunks(model: SessionModel, coverage: list[str], acquisition: dict, inp
     n_inplane = int(round(acquisition["fov_mm"] / inplane_mm))
     max_tilt = float(acquisition["max_oblique_deg"])
     composed = bool(acquisition["composed_stations"])
-    session_rotation = tilt(rng.uniform(-max_tilt, max_tilt), rng.uniform(-max_tilt / 3, max_tilt / 3)) if composed else None
+    session_rotation = (tilt(rng.uniform(-max_tilt, max_tilt), rng.uniform(-max_tilt / 3, max_tilt / 3))
+                        if composed else None)
     chunks = []
     previous_bottom = None
     for name in coverage:

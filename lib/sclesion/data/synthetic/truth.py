@@ -22,7 +22,8 @@ from sclesion.data.synthetic.render import FINE_MM, Rendered, render_grid
 from sclesion.data.synthetic.subject import TRUTH_FINE_MM
 
 
-__all__ = ["TRUTH_FINE_MM", "load_session_model", "read_centerline", "read_lesions", "render_truth", "truth_volume_paths"]
+__all__ = ["TRUTH_FINE_MM", "load_session_model", "read_centerline", "read_lesions", "render_truth",
+           "truth_volume_paths"]
 
 
 def _truth_file(bids_root, subject, session, key) -> Path:

@@ -161,7 +161,8 @@ def _resample_general(data: np.ndarray, fp: Footprint, is_mask: bool) -> Piece:
     shape = fp.box_shape
     values = np.zeros(shape, dtype=np.uint8 if is_mask else np.float32)
     inside = np.zeros(shape, dtype=bool)
-    source = data if is_mask else ndimage.spline_filter(np.asarray(data, dtype=np.float32), order=3, mode="nearest", output=np.float32)
+    source = data if is_mask else ndimage.spline_filter(np.asarray(data, dtype=np.float32), order=3, mode="nearest",
+                                                        output=np.float32)
     upper = np.asarray(data.shape, dtype=float)[:, None] - 0.5 + VOXEL_TOL
     start = np.array([s.start for s in fp.box], dtype=float)
     rows_per_slab = max(1, SLAB_VOXELS // max(1, shape[1] * shape[2]))

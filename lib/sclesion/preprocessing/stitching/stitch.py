@@ -28,7 +28,8 @@ from sclesion.core.errors import InputError
 from sclesion.core.names import name_kind
 from sclesion.core.nifti import load_nifti, nifti_stem, read_data
 from sclesion.core.provenance import OutputSet
-from sclesion.preprocessing.stitching.blend import OverlapWeights, blend_images, blend_masks, overlap_boxes, ramp_weights
+from sclesion.preprocessing.stitching.blend import (OverlapWeights, blend_images, blend_masks, overlap_boxes,
+                                                    ramp_weights)
 from sclesion.preprocessing.stitching.grid import footprint, plan_grid
 from sclesion.preprocessing.stitching.report import StitchReport, make_report
 from sclesion.preprocessing.stitching.resample import resample
@@ -107,8 +108,8 @@ def stitch_files(paths: list[str | Path], out_path: str | Path, is_mask: bool | 
     is_mask : bool, optional
         Force mask (True) or image (False). By default it is read from the file names (a last part such as
         ``_seg-manual``, ``_lesion-manual``, ``_seg``, ``_mask`` means mask; ``_T2w`` and other BIDS image
-        suffixes mean image; :func:`sclesion.core.names.name_kind`) and, for names that say neither, from the values (at most
-        :data:`MAX_MASK_LABELS` distinct integer values in 0..255 means mask).
+        suffixes mean image; :func:`sclesion.core.names.name_kind`) and, for names that say neither, from the
+        values (at most :data:`MAX_MASK_LABELS` distinct integer values in 0..255 means mask).
 
     Returns
     -------
@@ -119,9 +120,10 @@ def stitch_files(paths: list[str | Path], out_path: str | Path, is_mask: bool | 
     Raises
     ------
     InputError
-        If no path is given or one repeats or equals ``out_path``; ``out_path`` is not ``.nii(.gz)``; the names carry different ``sub-``/``ses-``
-        entities (chunks of different subjects or sessions); names or values mix images and masks; a file is
-        missing, unreadable, not 3D or holds NaN/infinite values; see also :func:`stitch_images`.
+        If no path is given or one repeats or equals ``out_path``; ``out_path`` is not ``.nii(.gz)``; the names
+        carry different ``sub-``/``ses-`` entities (chunks of different subjects or sessions); names or values
+        mix images and masks; a file is missing, unreadable, not 3D or holds NaN/infinite values; see also
+        :func:`stitch_images`.
     """
     paths = [Path(p) for p in paths]
     out_path = Path(out_path)
@@ -164,7 +166,8 @@ def check_same_session(paths: list[Path]) -> None:
             raise InputError(f"chunks come from different {what}, refusing to stitch them: {listing}")
 
 
-def _stitch_arrays(arrays: list[np.ndarray], affines: list[np.ndarray], names: list[str], is_mask: bool) -> StitchResult:
+def _stitch_arrays(arrays: list[np.ndarray], affines: list[np.ndarray], names: list[str],
+                   is_mask: bool) -> StitchResult:
     """Validate values for the kind, then plan, resample, blend and wrap as a NIfTI image."""
     if is_mask:
         arrays = [_as_labels(a, n) for a, n in zip(arrays, names)]
@@ -221,7 +224,8 @@ def _as_labels(data: np.ndarray, name: str) -> np.ndarray:
         if data.dtype.kind == "f":
             fractional = data != np.round(data)
             if fractional.any():
-                raise InputError(f"a mask must hold integer labels, found {data[fractional].flat[0]:g}; is it an image?", name)
+                raise InputError(f"a mask must hold integer labels, found {data[fractional].flat[0]:g}; "
+                                 "is it an image?", name)
         data = data.astype(np.uint8)
     if int(data.max()) >= MAX_MASK_LABELS:  # otherwise there cannot be more distinct values than allowed
         present = np.zeros(256, dtype=bool)

@@ -64,8 +64,8 @@ def round_trip_dice(st: Straightening, cord_mask: nib.Nifti1Image) -> dict[str, 
         ``fields``: the mask warped to straight space and back with linear interpolation, binarized once at
         the end (> 0.5): how well the two fields invert each other (the measure SCT's figures use).
         ``pipeline``: the study's path, binarized in straight space (linear, > 0.5) and brought back as a
-        label map (spline, > 0.5; :func:`sclesion.preprocessing.straightening.warp.warp_labels_back`): the best native Dice a perfect
-        straight-space segmentation can reach.
+        label map (spline, > 0.5; :func:`sclesion.preprocessing.straightening.warp.warp_labels_back`): the best
+        native Dice a perfect straight-space segmentation can reach.
     """
     native = np.asanyarray(cord_mask.dataobj) > REGION_THRESHOLD
     cord_mask = nib.Nifti1Image(native.astype(np.uint8), cord_mask.affine)  # a label map becomes one mask
@@ -142,7 +142,8 @@ def _crossing_arc_length(st: Straightening, affine: np.ndarray, slices: np.ndarr
     return np.interp(slices, crossing, st.centerline.s)
 
 
-def lesion_volume_changes(st: Straightening, lesion_mask: nib.Nifti1Image, threshold: float = REGION_THRESHOLD) -> pd.DataFrame:
+def lesion_volume_changes(st: Straightening, lesion_mask: nib.Nifti1Image,
+                          threshold: float = REGION_THRESHOLD) -> pd.DataFrame:
     """Volume of each native lesion before and after straightening, with its position on the curve.
 
     Lesions are the study's lesions (:func:`sclesion.evaluation.lesions.label_lesions`, 6-connectivity) of the

@@ -20,11 +20,11 @@ Method (book/methods.md, "Straightening")
    straight position. Farther voxels use the tangent line at the slice's crossing point instead; they land
    outside the straight field of view either way.
 
-Both maps are stored as ITK/ANTs-style displacement fields (see :mod:`sclesion.preprocessing.straightening.warp` for the convention),
-named, like their files (``*_from-native_to-straight_xfm.nii.gz``, ``*_from-straight_to-native_xfm.nii.gz``), by
-the way images travel through them: ``native_to_straight`` on the straight grid (carries native images to
-straight space; SCT's ``warp_curve2straight``) and ``straight_to_native`` on the native grid (carries straight
-images back; SCT's ``warp_straight2curve``).
+Both maps are stored as ITK/ANTs-style displacement fields (see :mod:`sclesion.preprocessing.straightening.warp`
+for the convention), named, like their files (``*_from-native_to-straight_xfm.nii.gz``,
+``*_from-straight_to-native_xfm.nii.gz``), by the way images travel through them: ``native_to_straight`` on the
+straight grid (carries native images to straight space; SCT's ``warp_curve2straight``) and ``straight_to_native``
+on the native grid (carries straight images back; SCT's ``warp_straight2curve``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ from sclesion.core.names import require_nifti
 from sclesion.core.nifti import (axcodes, check_grid, load_checked, load_field, load_nifti, nifti_stem, read_data,
                                  reorient, to_rpi, validate_mask_against, voxel_sizes)
 from sclesion.core.provenance import OutputSet
-from sclesion.preprocessing.straightening.warp import ORDERS, Interpolation, apply_warp, field_image, grid_positions, sample, warp_labels_back
+from sclesion.preprocessing.straightening.warp import (ORDERS, Interpolation, apply_warp, field_image, grid_positions,
+                                                       sample, warp_labels_back)
 
 #: Largest angle (degrees) between the centerline and the slice normal that straightening accepts.
 MAX_TILT_DEGREES = 70
