@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from sclesion.core.errors import InputError
-from sclesion.core.profile import DEFAULT_FOV_MM, PROFILE_KEYS, Profile, profile_path
+from sclesion.core.conventions import STRAIGHT_FOV_HALF_WIDTH_MM
+from sclesion.core.profile import PROFILE_KEYS, Profile, profile_path
 from sclesion.core.yamlfile import read_mapping
 from sclesion.nnunet.settings import NnunetSettings
 
@@ -22,7 +23,7 @@ def test_every_shipped_profile_loads_into_typed_fields(name):
     assert profile.bids_root == Path(raw["bids_root"]) and profile.work_dir == Path(raw["work_dir"])
     assert profile.n_jobs == raw["n_jobs"] >= 1 and profile.seed == raw["seed"]
     assert profile.exclusions == Path(raw["exclusions"]) and profile.split_tsv == Path(raw["split_tsv"])
-    assert profile.fov_mm == DEFAULT_FOV_MM and profile.notebook_timeout_s == raw["notebook_timeout_s"]
+    assert profile.fov_mm == STRAIGHT_FOV_HALF_WIDTH_MM and profile.notebook_timeout_s == raw["notebook_timeout_s"]
     assert isinstance(profile.nnunet, NnunetSettings) and profile.nnunet.epochs == raw["nnunet_epochs"]
 
 
@@ -52,7 +53,7 @@ def test_optional_keys_take_their_defaults(tmp_path):
     path.write_text("profile: mine\nsynthetic: false\nbids_root: /data/bids\nwork_dir: /scratch\n")
     profile = Profile.load(path)
     assert (profile.n_jobs, profile.seed, profile.exclusions, profile.split_tsv) == (1, 42, None, None)
-    assert profile.nnunet is None and profile.fov_mm == DEFAULT_FOV_MM
+    assert profile.nnunet is None and profile.fov_mm == STRAIGHT_FOV_HALF_WIDTH_MM
     assert profile.parameters()["exclusions"] == ""
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sclesion.core.conventions import STRAIGHT_FOV_HALF_WIDTH_MM
 from sclesion.core.errors import InputError
 from sclesion.core.paths import profiles_dir
 from sclesion.core.yamlfile import read_mapping
@@ -37,8 +38,6 @@ from sclesion.core.yamlfile import read_mapping
 if TYPE_CHECKING:
     from sclesion.nnunet.settings import NnunetSettings
 
-#: Half width (mm) of the straightened field of view around the cord, as SCT's ``sct_straighten_spinalcord``.
-DEFAULT_FOV_MM = 35.0
 #: Longest time (s) one notebook cell may run when the profile does not say.
 DEFAULT_NOTEBOOK_TIMEOUT_S = 3600
 
@@ -107,7 +106,7 @@ class Profile:
     seed: int = 42
     exclusions: Path | None = None
     split_tsv: Path | None = None
-    fov_mm: float = DEFAULT_FOV_MM
+    fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM
     notebook_timeout_s: int = DEFAULT_NOTEBOOK_TIMEOUT_S
     nnunet: NnunetSettings | None = None
     source: Path | None = None
@@ -171,7 +170,7 @@ class Profile:
             bids_root=Path(values["bids_root"]), work_dir=Path(values["work_dir"]),
             n_jobs=int(values.get("n_jobs", 1)), seed=int(values.get("seed", 42)),
             exclusions=optional_path("exclusions"), split_tsv=optional_path("split_tsv"),
-            fov_mm=float(values.get("fov_mm", DEFAULT_FOV_MM)),
+            fov_mm=float(values.get("fov_mm", STRAIGHT_FOV_HALF_WIDTH_MM)),
             notebook_timeout_s=int(values.get("notebook_timeout_s", DEFAULT_NOTEBOOK_TIMEOUT_S)),
             nnunet=nnunet, source=source,
         )
