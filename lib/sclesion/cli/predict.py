@@ -50,11 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sclesion.core.errors import InputError
+    from sclesion.core.names import is_nifti
     from sclesion.nnunet.predict import predict_files
 
     source = Path(args.input)
     if source.is_dir():
-        images = sorted(p for p in source.iterdir() if p.name.endswith((".nii.gz", ".nii")))
+        images = sorted(p for p in source.iterdir() if is_nifti(p))
         if not images:
             raise InputError("no .nii.gz or .nii image in this folder", source)
     elif source.is_file():

@@ -46,7 +46,7 @@ def read_json(path: str | Path, missing: str) -> dict:
     Raises
     ------
     InputError
-        If the file is missing (``missing``) or not JSON.
+        If the file is missing (``missing``), unreadable or not JSON.
     """
     path = Path(path)
     if not path.is_file():
@@ -55,6 +55,8 @@ def read_json(path: str | Path, missing: str) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise InputError(f"not valid JSON ({err})", path) from None
+    except (OSError, ValueError) as err:  # unreadable, or not text
+        raise InputError(f"cannot read as JSON ({type(err).__name__})", path) from None
 
 
 def load_plans(path: str | Path) -> dict:

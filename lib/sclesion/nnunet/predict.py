@@ -63,6 +63,7 @@ from sclesion.core.errors import InputError
 from sclesion.core.names import split_extension
 from sclesion.core.nifti import axcodes, load_checked, load_field, load_image, load_nifti, reorient, voxel_sizes
 from sclesion.core.provenance import OutputSet, sha256
+from sclesion.nnunet.plans import read_json
 
 #: The study's inference settings.
 TILE_STEP_SIZE = 0.5
@@ -207,8 +208,8 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
             raise InputError(f"cannot read the checkpoint ({type(err).__name__})", path) from None
         first = first or saved
         parameters.append(saved["network_weights"])
-    plans = _read_json(model_dir / "plans.json")
-    dataset_json = _read_json(model_dir / "dataset.json")
+    plans = read_json(model_dir / "plans.json", "not a trained nnU-Net model folder: no plans.json")
+    dataset_json = read_json(model_dir / "dataset.json", "not a trained nnU-Net model folder: no dataset.json")
     orientation = model_orientation(dataset_json)
     sct_to_axcodes(orientation)  # checked before any prediction
     plans_manager = PlansManager(plans)
@@ -234,13 +235,6 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
         raise InputError(f"plans use the image reader {reader!r}, whose axis order is not known here", model_dir)
     return Model(predictor, folds, configuration, reader in _REVERSED_AXES_READERS, model_dir, orientation,
                  weights_checksum(model_dir, folds, checkpoint), device)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot read as JSON ({type(err).__name__})", path) from None
 
 
 def predict_array(model: Model, data: np.ndarray, zooms: np.ndarray) -> np.ndarray:

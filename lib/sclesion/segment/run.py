@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from sclesion.core.atomic import save_nifti, write_text
 from sclesion.core.errors import InputError
-from sclesion.core.names import split_extension
+from sclesion.core.names import is_nifti, split_extension
 from sclesion.core.nifti import voxel_sizes
 from sclesion.core.provenance import OutputSet
 from sclesion.core.workers import check_jobs, process_pool
@@ -55,7 +55,6 @@ SUMMARY_COLUMNS: list[str] = [
     "image", "status", "n_lesions", "total_lesion_volume_mm3", "cord_volume_mm3", "chunk", "region", "sc_seg",
     "lesion_seg", "lesions_tsv", "seconds",
 ]
-_NIFTI = (".nii.gz", ".nii")
 
 
 def find_images(source: str | Path) -> list[Path]:
@@ -69,7 +68,7 @@ def find_images(source: str | Path) -> list[Path]:
     """
     source = Path(source)
     if source.is_file():
-        if split_extension(source.name)[1] not in _NIFTI:
+        if not is_nifti(source):
             raise InputError("not a NIfTI file (.nii or .nii.gz)", source)
         return [source]
     if not source.is_dir():
@@ -78,7 +77,7 @@ def find_images(source: str | Path) -> list[Path]:
         images = [Path(p) for p in discover(source)["image"]]
     else:
         images = sorted(p for p in source.iterdir()
-                        if p.is_file() and not p.name.startswith(".") and split_extension(p.name)[1] in _NIFTI)
+                        if p.is_file() and not p.name.startswith(".") and is_nifti(p))
     if not images:
         raise InputError("no .nii.gz or .nii image in this folder", source)
     stems = [split_extension(p.name)[0] for p in images]
