@@ -239,10 +239,12 @@ def contract_subjects(profile: str) -> pd.DataFrame:
 @pytest.mark.parametrize("profile", ["demo", "smoke"])
 def test_committed_split_is_what_the_code_regenerates(profile):
     from sclesion.core.paths import manifest_dir
+    from sclesion.core.profile import Profile
 
     excluded = read_exclusions(manifest_dir() / "exclusions" / f"{profile}.tsv")["participant_id"]
     committed = read_split(manifest_dir() / "splits" / f"{profile}.tsv")
-    pd.testing.assert_frame_equal(committed, make_split(contract_subjects(profile), excluded))
+    fraction = Profile.load(profile).test_fraction
+    pd.testing.assert_frame_equal(committed, make_split(contract_subjects(profile), excluded, test_fraction=fraction))
 
 
 def test_committed_smoke_split_matches_the_smoke_cohort(smoke_bids):

@@ -56,6 +56,6 @@ def context_from_arguments(args: argparse.Namespace) -> Context:
     bids_root = Path(args.bids_root or profile.bids_root)
     work_dir = Path(args.work_dir or profile.work_dir)
     split_path = args.split or profile.split_tsv or work_dir / "split.tsv"
-    split, _ = ensure_split(bids_root, split_path, profile.exclusions)
+    split, _ = ensure_split(bids_root, split_path, profile.exclusions, profile.seed, profile.test_fraction)
     return Context(settings=profile.nnunet, bids_root=bids_root, work_dir=work_dir, split=split,
                    datasets=args.dataset, n_jobs=check_jobs(args.jobs or profile.n_jobs, "--jobs"))

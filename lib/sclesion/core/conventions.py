@@ -29,6 +29,9 @@ LESION_CONNECTIVITY: int = 6
 #: for ``sct_straighten_spinalcord``).
 STRAIGHT_FOV_HALF_WIDTH_MM: float = 35.0
 
+#: Share of the pooled (TUM-like) subjects that go to the test set (the paper's 80/20 split).
+TEST_FRACTION: float = 0.2
+
 
 def lesion_region(lesion: np.ndarray) -> np.ndarray:
     """Lesion region of a lesion mask: ``lesion > 0.5`` (bool, same shape)."""

@@ -15,6 +15,7 @@ n_jobs               int       worker processes (default 1)
 seed                 int       seed of the split and of every random choice (default 42)
 exclusions           path      TSV of excluded subjects (default: none)
 split_tsv            path      patient-wise split TSV (default: ``<work_dir>/split.tsv``)
+test_fraction        float     share of the pooled (TUM-like) subjects in the test set (default 0.2, as the paper)
 fov_mm               float     half width of the straightened field of view, mm (default 35, as SCT)
 notebook_timeout_s   int       longest time one notebook cell may run, seconds (default 3600)
 nnunet_*             various   the nnU-Net settings (see :mod:`sclesion.nnunet.settings`)
@@ -30,7 +31,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sclesion.core.conventions import STRAIGHT_FOV_HALF_WIDTH_MM
+from sclesion.core.conventions import STRAIGHT_FOV_HALF_WIDTH_MM, TEST_FRACTION
 from sclesion.core.errors import InputError
 from sclesion.core.paths import profiles_dir
 from sclesion.core.yamlfile import read_mapping
@@ -51,6 +52,7 @@ PROFILE_KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
     "seed": ((int,), False),
     "exclusions": ((str, type(None)), False),
     "split_tsv": ((str, type(None)), False),
+    "test_fraction": ((int, float), False),
     "fov_mm": ((int, float), False),
     "notebook_timeout_s": ((int,), False),
 }
@@ -88,6 +90,8 @@ class Profile:
         Seed of the split and of every random choice.
     exclusions, split_tsv : Path or None
         Exclusion TSV and split TSV; None when the profile names none.
+    test_fraction : float
+        Share of the pooled (TUM-like) subjects in the test set, in (0, 1).
     fov_mm : float
         Half width of the straightened field of view, mm (> 0).
     notebook_timeout_s : int
@@ -106,6 +110,7 @@ class Profile:
     seed: int = 42
     exclusions: Path | None = None
     split_tsv: Path | None = None
+    test_fraction: float = TEST_FRACTION
     fov_mm: float = STRAIGHT_FOV_HALF_WIDTH_MM
     notebook_timeout_s: int = DEFAULT_NOTEBOOK_TIMEOUT_S
     nnunet: NnunetSettings | None = None
@@ -153,6 +158,8 @@ class Profile:
         for key in ("n_jobs", "fov_mm", "notebook_timeout_s"):
             if key in values and values[key] <= 0:
                 raise InputError(f"{key} must be > 0, got {values[key]!r}", where)
+        if not 0 < values.get("test_fraction", TEST_FRACTION) < 1:
+            raise InputError(f"test_fraction must be between 0 and 1, got {values['test_fraction']!r}", where)
         nnunet = None
         if any(k.startswith("nnunet_") for k in values):
             try:
@@ -170,6 +177,7 @@ class Profile:
             bids_root=Path(values["bids_root"]), work_dir=Path(values["work_dir"]),
             n_jobs=int(values.get("n_jobs", 1)), seed=int(values.get("seed", 42)),
             exclusions=optional_path("exclusions"), split_tsv=optional_path("split_tsv"),
+            test_fraction=float(values.get("test_fraction", TEST_FRACTION)),
             fov_mm=float(values.get("fov_mm", STRAIGHT_FOV_HALF_WIDTH_MM)),
             notebook_timeout_s=int(values.get("notebook_timeout_s", DEFAULT_NOTEBOOK_TIMEOUT_S)),
             nnunet=nnunet, source=source,

@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 
 from sclesion.core.atomic import refuse_inputs, write_text
+from sclesion.core.conventions import TEST_FRACTION
 from sclesion.core.errors import InputError
 from sclesion.core.paths import manifest_dir
 
@@ -35,8 +36,6 @@ from sclesion.core.paths import manifest_dir
 TRAIN_ONLY_SITES: tuple[str, ...] = ("NYU",)
 #: Sites kept unseen during training (test only).
 TEST_ONLY_SITES: tuple[str, ...] = ("BWH", "UCSF")
-#: Fraction of the pooled subjects that go to the test set.
-TEST_FRACTION: float = 0.2
 #: The authors' seed.
 SEED: int = 42
 
