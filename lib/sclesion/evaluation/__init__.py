@@ -8,5 +8,6 @@ detection   lesion detection by size (ANIMA's rule)
 stacking    chunks stacked per session (Algorithm 1)
 stats       normality, Kruskal-Wallis, Dunn/Holm, Wilcoxon
 evaluate    predictions paired with references and scored, per image or stacked session
+store       the results store: every test set scored once (per-image metrics, per-lesion detection)
 morphometrics  per-lesion volume, length, diameter, damage ratio, centroid (sct_analyze_lesion's definitions)
 """
