@@ -14,10 +14,11 @@ import pytest
 
 from sclesion.core.errors import InputError
 from sclesion.evaluation.evaluate import METRIC_TABLE_COLUMNS
+from sclesion.evaluation.store import SET_COLUMNS
 from sclesion.nnunet.convert import CASE_COLUMNS
 from sclesion.nnunet.plans import FULL_SI
 from sclesion.chapters.training_configurations import (
-    GRID_COLUMNS, LABEL_METRICS, POOLED_COLUMNS, evaluate_grid, full_si_comparison, full_si_table,
+    GRID_COLUMNS, LABEL_METRICS, POOLED_COLUMNS, score_grid, full_si_comparison, full_si_table,
     grid_plans_table, grid_summary, headline, image_geometry, index_rows, pooled_detection,
     settings_changes, variants_table,
 )
@@ -189,9 +190,10 @@ def predicted(tmp_path):
     return index
 
 
-def test_evaluate_grid_gives_one_row_per_image_and_label(predicted):
-    table = evaluate_grid(predicted, progress=False)
-    assert list(table.columns) == GRID_COLUMNS + ["image"] + list(METRIC_TABLE_COLUMNS)
+def test_score_grid_gives_one_row_per_image_and_label(predicted, tmp_path):
+    results = score_grid(predicted, tmp_path / "work", progress=False)
+    table = results.metrics[results.metrics["scoring"] == "image"]
+    assert list(table.columns) == SET_COLUMNS + ["scoring", "image"] + list(METRIC_TABLE_COLUMNS)
     assert len(table) == 4
     cord = table[table["label"] == "cord"]
     assert np.allclose(cord["Dice"], 2 * 48 / 112)
@@ -201,28 +203,32 @@ def test_evaluate_grid_gives_one_row_per_image_and_label(predicted):
     assert first["F1ScoreL"] == pytest.approx(1 / (1 + 1))  # TP / (TP + (FP + FN) / 2)
     assert lesion.loc["sub-tum003_ses-01_acq-ax_chunk-2", "F1ScoreL"] == 1.0  # both empty
     assert set(table["site"]) == {"TUM"} and set(table["fold"]) == {0}
+    assert set(table["method"]) == {"chunks_native 2d"}
 
 
-def test_evaluate_grid_stacks_the_chunks_of_a_session(predicted):
-    table = evaluate_grid(predicted, stack_chunks=True, progress=False)
+def test_score_grid_stacks_the_chunks_of_a_session(predicted, tmp_path):
+    results = score_grid(predicted, tmp_path / "work", progress=False)
+    table = results.metrics[results.metrics["scoring"] == "session"]
     assert len(table) == 2
     assert table["image"].tolist() == ["sub-tum003_ses-01_acq-ax"] * 2
     assert table["n_chunks"].tolist() == [2, 2]
     lesion = table[table["label"] == "lesion"].iloc[0]
     assert lesion["F1ScoreL"] == pytest.approx(0.5)
+    again = score_grid(predicted, tmp_path / "work", progress=False)
+    assert set(again.status["status"]) == {"kept"}  # nothing changed: nothing evaluated
 
 
-def test_evaluate_grid_refuses_a_test_set_with_missing_predictions(predicted):
+def test_score_grid_refuses_a_test_set_with_missing_predictions(predicted, tmp_path):
     (predicted.loc[0, "masks"] / f"{stem('tum003', 2)}_seg-pred.nii.gz").unlink()
     (predicted.loc[0, "masks"] / f"{stem('tum003', 2)}_lesion-pred.nii.gz").unlink()
     with pytest.raises(InputError, match="no prediction"):
-        evaluate_grid(predicted, progress=False)
+        score_grid(predicted, tmp_path / "work", progress=False)
 
 
-def test_evaluate_grid_checks_the_number_of_test_images(predicted):
+def test_score_grid_checks_the_number_of_test_images(predicted, tmp_path):
     predicted.loc[0, "n_images"] = 3
     with pytest.raises(InputError, match="2 of the 3 test images"):
-        evaluate_grid(predicted, progress=False)
+        score_grid(predicted, tmp_path / "work", progress=False)
 
 
 def test_index_rows_keep_the_grid_models():
@@ -237,7 +243,7 @@ def test_index_rows_keep_the_grid_models():
 
 
 def metric_rows(rows: list[dict]) -> pd.DataFrame:
-    """A metrics table like evaluate_grid's with only the given columns filled (others NaN)."""
+    """A metrics table like score_grid's with only the given columns filled (others NaN)."""
     base = {"dataset": "chunks_native", "variant": "chunks_native", "configuration": "2d", "fold": 0, "site": "TUM"}
     table = pd.DataFrame([{**base, **row} for row in rows])
     return table.reindex(columns=GRID_COLUMNS + ["image"] + list(METRIC_TABLE_COLUMNS))

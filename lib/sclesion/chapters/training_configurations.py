@@ -10,7 +10,7 @@ settings_changes       the profile's nnU-Net settings that differ from another p
 grid_plans_table       Table A1 rows of every dataset and configuration of the grid, read from the plans
 full_si_table          per dataset: the 3d_fullres patch beside the full superior-inferior (S-I) patch
 index_rows             the rows of the prediction index that belong to a grid
-evaluate_grid          every test set of the index evaluated (one row per image, or session, and label)
+score_grid             every test set of the index scored into the results store (per image and session)
 grid_summary           metric means per dataset, configuration, site and label
 pooled_detection       lesions found and predicted lesions that are true, pooled over each test set
 full_si_comparison     3d_fullres against the full S-I model on the same test images (paired Wilcoxon)
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from sclesion.core.errors import InputError
-from sclesion.evaluation.evaluate import LABELS, METRIC_TABLE_COLUMNS, Key, evaluate
+from sclesion.evaluation import store
+from sclesion.evaluation.store import Results
 from sclesion.core.nifti import load_nifti, voxel_sizes
 from sclesion.nnunet.convert import read_cases
 from sclesion.nnunet.datasets import NnunetFolders, dataset_spec
@@ -54,7 +54,7 @@ METHOD_SETTINGS: tuple[str, ...] = (
     "oversample_foreground", "learning_rate", "plans", "base_features", "max_features", "max_stages", "batch_size",
     "max_patch", "device",
 )
-#: Columns identifying a test set in the prediction index and in :func:`evaluate_grid`'s table.
+#: Columns identifying a test set in the prediction index and in :func:`score_grid`'s metrics table.
 GRID_COLUMNS: list[str] = ["dataset", "variant", "configuration", "fold", "site"]
 #: Metrics averaged by :func:`grid_summary`.
 SUMMARY_METRICS: tuple[str, ...] = ("Dice", "NSD", "RVE", "PPVL", "SensL", "F1ScoreL", "abs_delta_lesion_count")
@@ -283,29 +283,18 @@ def index_rows(index: pd.DataFrame, train_jobs: list) -> pd.DataFrame:
     return index[np.asarray(keep, dtype=bool)].reset_index(drop=True)
 
 
-def _image_names(metrics: pd.DataFrame) -> list[str]:
-    """The image (or session) name of every metrics row, e.g. ``sub-tum001_ses-20200101_acq-ax_chunk-1``."""
-    return [Key(p, None if pd.isna(s) else s, None if pd.isna(a) else a, None if pd.isna(c) else int(c)).name
-            for p, s, a, c in zip(metrics["participant_id"], metrics["session"], metrics["acq"], metrics["chunk"])]
+def score_grid(index: pd.DataFrame, work_dir: str | Path, jobs: int = 1, progress: bool = True) -> Results:
+    """Score every test set of the prediction index into the results store (:mod:`sclesion.evaluation.store`).
 
-
-def evaluate_grid(index: pd.DataFrame, labels: tuple[str, ...] = LABELS, stack_chunks: bool = False, jobs: int = 1,
-                  progress: bool = True) -> pd.DataFrame:
-    """Evaluate every test set of the prediction index with the study's metrics
-    (:func:`sclesion.evaluation.evaluate.evaluate`).
-
-    Each index row names a folder of predicted masks (``masks``) and the tree holding their references
-    (``reference_root``: the BIDS dataset for chunk datasets, the stitched native variant for stitched ones,
-    since straightened predictions were warped back to native space).
+    Every test set is scored per image; the test sets of chunk datasets also per stacked session (paper
+    Algorithm 1). A test set whose predictions and references did not change is read back, not scored again.
 
     Parameters
     ----------
     index : pandas.DataFrame
         Rows of the prediction index (:data:`sclesion.nnunet.runner.INDEX_COLUMNS`).
-    labels : tuple of str, default ("cord", "lesion")
-    stack_chunks : bool, default False
-        Stack the chunks of each session before computing the metrics (paper Algorithm 1), for the datasets
-        whose variant is made of chunks; stitched images are whole sessions already and stay as they are.
+    work_dir : str or Path
+        The work folder holding the store (``results/``).
     jobs : int, default 1
         Worker processes of each evaluation.
     progress : bool, default True
@@ -313,37 +302,21 @@ def evaluate_grid(index: pd.DataFrame, labels: tuple[str, ...] = LABELS, stack_c
 
     Returns
     -------
-    pandas.DataFrame
-        :data:`GRID_COLUMNS`, ``image`` (image or session name, e.g. ``sub-tum003_ses-20200101_acq-ax_chunk-1``),
-        then :data:`sclesion.evaluation.evaluate.METRIC_TABLE_COLUMNS`: one row per image (or session) and label.
+    sclesion.evaluation.store.Results
+        ``metrics``: :data:`sclesion.evaluation.store.SET_COLUMNS`, ``scoring``, ``image``, then
+        :data:`sclesion.evaluation.evaluate.METRIC_TABLE_COLUMNS`; ``lesions``; ``status`` (evaluated or kept).
 
     Raises
     ------
     InputError
-        If any file is refused or left unpaired, or (per image) fewer images are evaluated than the index lists:
-        our own predictions must pair with their references one to one.
+        If any file is refused or left unpaired, or fewer images are scored than the index lists.
     """
-    columns = GRID_COLUMNS + ["image"] + list(METRIC_TABLE_COLUMNS)
     parts = []
-    for row in tqdm(list(index.itertuples(index=False)), desc="evaluating", unit="test set", disable=not progress):
-        stack = stack_chunks and str(row.variant).startswith("chunks")
-        result = evaluate(row.masks, row.reference_root, labels=tuple(labels), stack_chunks=stack, jobs=jobs,
-                          progress=False)
-        what = f"{row.dataset} {row.configuration} fold {row.fold}, {row.site} test set"
-        if result.problems:
-            raise InputError(f"{len(result.problems)} problem(s) evaluating {what}, e.g. {result.problems[0]}",
-                             row.masks)
-        metrics = result.metrics
-        evaluated = len(metrics.drop_duplicates(["participant_id", "session", "acq", "chunk"]))
-        if not stack and evaluated != int(row.n_images):
-            raise InputError(f"{evaluated} of the {row.n_images} test images of {what} were evaluated", row.masks)
-        metrics = metrics.assign(**{c: getattr(row, c) for c in GRID_COLUMNS}, image=_image_names(metrics))
-        parts.append(metrics[columns])
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    table = pd.concat(parts, ignore_index=True)
-    table["chunk"] = table["chunk"].astype("Int64")
-    return table
+    for test_set in store.model_test_sets(index):
+        parts.append((test_set, "image"))
+        if test_set.variant.startswith("chunks"):
+            parts.append((test_set, "session"))
+    return store.build(parts, work_dir, jobs=jobs, progress=progress)
 
 
 def grid_summary(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -352,7 +325,7 @@ def grid_summary(metrics: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     metrics : pandas.DataFrame
-        :func:`evaluate_grid`'s table.
+        :func:`score_grid`'s metrics table.
 
     Returns
     -------
@@ -378,7 +351,7 @@ def pooled_detection(metrics: pd.DataFrame, by: tuple[str, ...] = ("dataset", "c
     Parameters
     ----------
     metrics : pandas.DataFrame
-        :func:`evaluate_grid`'s table (its ``lesion`` rows are used: ``RefLesionsCount``, ``LesionTP``,
+        :func:`score_grid`'s metrics table (its ``lesion`` rows are used: ``RefLesionsCount``, ``LesionTP``,
         ``PredLesionsCount``, ``LesionFP``, as :func:`sclesion.evaluation.metrics.match_lesions` counts them).
     by : tuple of str
         Grouping columns.
@@ -425,7 +398,7 @@ def full_si_comparison(
     Parameters
     ----------
     metrics : pandas.DataFrame
-        :func:`evaluate_grid`'s table.
+        :func:`score_grid`'s metrics table.
     pairs : tuple of (label, metric)
         What to compare.
 
@@ -464,7 +437,7 @@ def headline(per_image: pd.DataFrame, per_session: pd.DataFrame | None = None, d
     Parameters
     ----------
     per_image : pandas.DataFrame
-        :func:`evaluate_grid`'s table, one row per image (chunk) and label.
+        :func:`score_grid`'s metrics table, one row per image (chunk) and label.
     per_session : pandas.DataFrame, optional
         The same with ``stack_chunks=True`` (one row per session, the unit of the paper's Table 2).
     dataset, configuration, site : str

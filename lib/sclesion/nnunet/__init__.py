@@ -3,7 +3,7 @@
 Modules, in the order the pipeline uses them
 --------------------------------------------
 settings     the nnU-Net settings of a profile (grid, schedule, network, devices, SLURM)
-datasets     the five nnU-Net datasets (901-904 variants, 910 two sites) and the folders under ``work_dir``
+datasets     the six nnU-Net datasets (901-904 variants, 910 two sites, 911 cervical chunks only) and the folders under ``work_dir``
 convert      a dataset variant -> nnU-Net raw format with region labels (cord, lesion), RPI, case table
 environment  nnU-Net's environment variables from ``work_dir``; running an nnU-Net step in a fresh process
 plans        plans tables (Table A1 layout), the full S-I patch configuration, the small CPU network

@@ -162,6 +162,8 @@ def plan_cases(spec: DatasetSpec, root: str | Path, split: pd.DataFrame) -> pd.D
     for column in ("image", "cord", "lesion"):
         table[column] = [Path(p).resolve() for p in table[column]]
     train = (table["split"] == "train") & table["site"].isin(spec.train_sites)
+    if spec.train_chunks is not None:
+        train &= table["chunk"].isin(spec.train_chunks).to_numpy()
     test = table["split"] == "test"
     table = table[train | test].copy()
     if not train.any():
@@ -195,7 +197,8 @@ def inputs_hash(spec: DatasetSpec, cases: pd.DataFrame) -> str:
     subsets, or the conversion rules change (:data:`CONVERSION_VERSION`).
     """
     digest = hashlib.sha256()
-    digest.update(json.dumps([CONVERSION_VERSION, spec.dataset_id, spec.variant, list(spec.train_sites)]).encode())
+    chunks = [list(spec.train_chunks)] if spec.train_chunks else []
+    digest.update(json.dumps([CONVERSION_VERSION, spec.dataset_id, spec.variant, list(spec.train_sites)] + chunks).encode())
     for row in cases.itertuples(index=False):
         digest.update(f"{row.case_id}|{row.subset}".encode())
         for path in (row.image, row.cord, row.lesion, row.inverse_field):

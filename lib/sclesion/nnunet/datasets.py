@@ -1,4 +1,4 @@
-"""The study's five nnU-Net datasets and where their files live under ``work_dir``.
+"""The study's nnU-Net datasets (and one comparison model's) and where their files live under ``work_dir``.
 
 ===  ===========================  ======================  ===============  ==================================
 id   nnU-Net name                 key                     built from       training sites
@@ -8,9 +8,11 @@ id   nnU-Net name                 key                     built from       train
 903  Dataset903_ChunksStraight    chunks_straightened     chunks_straight. TUM
 904  Dataset904_StitchedStraight  stitched_straightened   stitched_straig. TUM
 910  Dataset910_ChunksTwoSites    chunks_two_sites        chunks_native    TUM, NYU
+911  Dataset911_ChunksCervical    chunks_cervical         chunks_native    TUM, cervical chunks (1) only
 ===  ===========================  ======================  ===============  ==================================
 
-Training cases: the split's ``train`` subjects of the training sites. Test cases: every ``test`` subject
+Training cases: the split's ``train`` subjects of the training sites (for 911 only their cervical chunks: a
+model in the situation of tools trained mostly on cervical data, a comparison method of the cord chapter). Test cases: every ``test`` subject
 found in the variant, one test set per site (the TUM-like test subjects and the unseen BWH- and UCSF-like
 sites), kept apart as ``imagesTs_<site>``.
 
@@ -37,7 +39,7 @@ class DatasetSpec:
     Attributes
     ----------
     dataset_id : int
-        nnU-Net dataset id (901-904, 910).
+        nnU-Net dataset id (901-904, 910, 911).
     key : str
         Short name used in profiles and tables, e.g. ``"chunks_native"``.
     variant : str
@@ -46,6 +48,8 @@ class DatasetSpec:
         Sites (``participants.tsv`` column ``site``) whose ``train`` subjects are training cases.
     title : str
         CamelCase part of the nnU-Net name.
+    train_chunks : tuple of int, optional
+        Chunks (1 cervical, 2 thoracic, 3 lumbar) that train; default all. Test sets keep every chunk.
     """
 
     dataset_id: int
@@ -53,6 +57,7 @@ class DatasetSpec:
     variant: str
     train_sites: tuple[str, ...]
     title: str
+    train_chunks: tuple[int, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -73,6 +78,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(903, "chunks_straightened", "chunks_straightened", ("TUM",), "ChunksStraight"),
         DatasetSpec(904, "stitched_straightened", "stitched_straightened", ("TUM",), "StitchedStraight"),
         DatasetSpec(910, "chunks_two_sites", "chunks_native", ("TUM", "NYU"), "ChunksTwoSites"),
+        DatasetSpec(911, "chunks_cervical", "chunks_native", ("TUM",), "ChunksCervical", train_chunks=(1,)),
     )
 }
 
