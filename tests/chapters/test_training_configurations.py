@@ -18,7 +18,7 @@ from sclesion.evaluation.store import SET_COLUMNS
 from sclesion.nnunet.convert import CASE_COLUMNS
 from sclesion.nnunet.plans import FULL_SI
 from sclesion.chapters.training_configurations import (
-    GRID_COLUMNS, LABEL_METRICS, POOLED_COLUMNS, score_grid, full_si_comparison, full_si_table,
+    LABEL_METRICS, POOLED_COLUMNS, score_grid, full_si_table,
     grid_plans_table, grid_summary, headline, image_geometry, index_rows, pooled_detection,
     settings_changes, variants_table,
 )
@@ -244,9 +244,10 @@ def test_index_rows_keep_the_grid_models():
 
 def metric_rows(rows: list[dict]) -> pd.DataFrame:
     """A metrics table like score_grid's with only the given columns filled (others NaN)."""
-    base = {"dataset": "chunks_native", "variant": "chunks_native", "configuration": "2d", "fold": 0, "site": "TUM"}
+    base = {"method": "chunks_native 2d", "kind": "model", "dataset": "chunks_native", "variant": "chunks_native",
+            "configuration": "2d", "fold": 0, "site": "TUM", "scoring": "image"}
     table = pd.DataFrame([{**base, **row} for row in rows])
-    return table.reindex(columns=GRID_COLUMNS + ["image"] + list(METRIC_TABLE_COLUMNS))
+    return table.reindex(columns=SET_COLUMNS + ["scoring", "image"] + list(METRIC_TABLE_COLUMNS))
 
 
 def test_grid_summary_averages_per_model_site_and_label_skipping_nan():
@@ -280,25 +281,6 @@ def test_pooled_detection_fraction_without_lesions_is_nan():
                             "PredLesionsCount": 0, "LesionFP": 0}])
     row = pooled_detection(metrics).iloc[0]
     assert np.isnan(row["found_fraction"]) and np.isnan(row["true_fraction"])
-
-
-def test_full_si_comparison_pairs_images_of_the_same_dataset():
-    rows = []
-    for k in range(6):
-        rows.append({"dataset": "stitched_native", "configuration": "3d_fullres", "image": f"s{k}", "label": "lesion",
-                     "Dice": 0.5 + 0.05 * k})
-        rows.append({"dataset": "stitched_native", "configuration": FULL_SI, "image": f"s{k}", "label": "lesion",
-                     "Dice": 0.4 + 0.04 * k})  # lower for every image
-        rows.append({"dataset": "chunks_native", "configuration": "3d_fullres", "image": f"c{k}", "label": "lesion",
-                     "Dice": 0.3})  # no full S-I partner: left out
-    metrics = metric_rows(rows)
-    table = full_si_comparison(metrics, pairs=(("lesion", "Dice"),))
-    assert len(table) == 1
-    row = table.iloc[0]
-    assert (row["dataset"], row["n_pairs"]) == ("stitched_native", 6)
-    assert row["median_3d_fullres"] == pytest.approx(0.625) and row["median_full_si"] == pytest.approx(0.5)
-    assert row["p"] == pytest.approx(2 / 64)  # exact two-sided: all 6 differences of one sign
-    assert full_si_comparison(metrics[metrics["dataset"] == "chunks_native"]).empty
 
 
 def test_paper_table2_reads_the_single_site_chunks_model():

@@ -13,7 +13,6 @@ index_rows             the rows of the prediction index that belong to a grid
 score_grid             every test set of the index scored into the results store (per image and session)
 grid_summary           metric means per dataset, configuration, site and label
 pooled_detection       lesions found and predicted lesions that are true, pooled over each test set
-full_si_comparison     3d_fullres against the full S-I model on the same test images (paired Wilcoxon)
 headline               one model on one test set beside the demo's acceptance bars and the paper's values
 =====================  ==============================================================================
 
@@ -41,7 +40,6 @@ from sclesion.nnunet.plans import (
 )
 from sclesion.nnunet.settings import NnunetSettings
 from sclesion.data import paper as paper_tables
-from sclesion.evaluation.stats import paired_wilcoxon
 
 #: Columns of :func:`variants_table`.
 VARIANT_COLUMNS: list[str] = [
@@ -384,47 +382,6 @@ def pooled_detection(metrics: pd.DataFrame, by: tuple[str, ...] = ("dataset", "c
     table["found_fraction"] = table["lesions_found"] / table["ref_lesions"].where(table["ref_lesions"] > 0)
     table["true_fraction"] = table["pred_true"] / table["pred_lesions"].where(table["pred_lesions"] > 0)
     return table[by + POOLED_COLUMNS]
-
-
-def full_si_comparison(
-    metrics: pd.DataFrame, pairs: tuple[tuple[str, str], ...] = (("cord", "Dice"), ("lesion", "Dice"),
-                                                                  ("lesion", "F1ScoreL")),
-) -> pd.DataFrame:
-    """The full S-I model against the 3d_fullres model of the same dataset, on the same test images.
-
-    Two-sided Wilcoxon signed-rank test (:func:`sclesion.evaluation.stats.paired_wilcoxon`) on the values of each
-    test image and fold predicted by both models (the paper found no significant difference).
-
-    Parameters
-    ----------
-    metrics : pandas.DataFrame
-        :func:`score_grid`'s metrics table.
-    pairs : tuple of (label, metric)
-        What to compare.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per dataset holding both models and per (label, metric): ``dataset``, ``label``, ``metric``,
-        ``n_pairs``, ``median_3d_fullres``, ``median_full_si``, ``p``, ``stars``, ``note``; empty when no
-        dataset has both models.
-    """
-    columns = ["dataset", "label", "metric", "n_pairs", "median_3d_fullres", "median_full_si", "p", "stars", "note"]
-    both = metrics[metrics["configuration"].isin(["3d_fullres", FULL_SI])]
-    models = both.groupby("dataset")["configuration"].nunique()
-    both = both[both["dataset"].isin(models[models == 2].index)]
-    parts = []
-    for label, metric in pairs:
-        part = both[both["label"] == label]
-        if part.empty:
-            continue
-        test = paired_wilcoxon(part, metric, "configuration", "3d_fullres", FULL_SI, pair_on=("site", "fold", "image"),
-                               by="dataset", alternative="two-sided")
-        parts.append(test.rename(columns={"group": "dataset", "median_first": "median_3d_fullres",
-                                          "median_second": "median_full_si"}).assign(label=label, metric=metric))
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(parts, ignore_index=True)[columns]
 
 
 # --- the headline ----------------------------------------------------------------------------------------

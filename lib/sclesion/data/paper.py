@@ -9,6 +9,10 @@ file                               reader
 ``table1_sites.csv``               :func:`table1`: sites, scanners and acquisition parameters
 ``table2_site_generalization.csv`` :func:`table2`: the single-site chunks model per test site
 ``tableA1_nnunet_plans.csv``       :func:`table_a1`: nnU-Net's plans per variant and configuration
+``table2_site_generalization.csv`` :func:`table2_full`: every column of Table 2 (the three methods)
+``tableA2_*.csv``, ``tableA3_*.csv`` :func:`appendix_table`: Tables A2 and A3 as printed
+``fig6_significant_pairs.csv``     :func:`fig6_pairs`: the model pairs section 3.2 reports as significant
+``fig7_detection_rates.csv``       :func:`fig7_rates`: detection rates per volume bin, text and notebook
 =================================  ===============================================================
 """
 
@@ -73,3 +77,37 @@ def table2(site: str = "TUM") -> pd.DataFrame:
     return pd.DataFrame({"mean": table["chunksnative_singlesite_mean"].to_numpy(),
                          "sd": table["chunksnative_singlesite_sd"].to_numpy(),
                          "n_images": table["n_images"].to_numpy()}, index=pd.Index(table["metric"], name="metric"))
+
+
+def table2_full() -> pd.DataFrame:
+    """The paper's Table 2 with every column: per test site and metric, mean and SD of the three methods
+    (``sct_deepseg_lesion``, ``chunksnative_singlesite``, ``chunksnative_twosites``) and ``n_images``."""
+    return read("table2_site_generalization")
+
+
+def appendix_table(name: str) -> pd.DataFrame:
+    """Table ``"A2"`` (with SCT's seg_ms_lesion, biased: part of its test data trained it) or ``"A3"`` (the test
+    scans no compared model trained on), as printed.
+
+    Raises
+    ------
+    InputError
+        If ``name`` is neither.
+    """
+    files = {"A2": "tableA2_seg_ms_lesion_biased", "A3": "tableA3_unique_test_scans"}
+    if name not in files:
+        raise InputError(f"appendix table must be A2 or A3, got {name!r}")
+    return read(files[name])
+
+
+def fig6_pairs() -> pd.DataFrame:
+    """The pairs of models section 3.2 reports as significantly different (Fig 6): ``metric`` (Dice or
+    F1ScoreL), ``model_a``, ``model_b`` (``"<dataset> <configuration>"``), ``stars``."""
+    return read("fig6_significant_pairs")
+
+
+def fig7_rates() -> pd.DataFrame:
+    """Detection rates per lesion-volume bin (fractions): ``paper_text`` (sections 3.3 and 4, about 60 % at
+    10-50 mm^3, about 90 % above 50 mm^3; NaN where the text says nothing) and ``authors_notebook`` (the
+    authors' public notebook run), indexed by ``volume_bin``."""
+    return read("fig7_detection_rates").set_index("volume_bin")
