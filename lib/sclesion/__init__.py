@@ -9,6 +9,7 @@ data            BIDS discovery, the patient-wise split, the synthetic cohort, ph
 preprocessing   stitching, straightening, the four dataset variants
 nnunet          region-based nnU-Net v2 datasets, plans, training grid and prediction
 evaluation      metrics, lesion detection, stacking, statistics, scoring predictions, lesion morphometrics
+baselines       comparison methods: the Spinal Cord Toolbox adapter and the demo's stand-ins
 segment         the model as a tool for users' own scans: post-processing, batches, QC page
 figures         slice views and distributions shared by the chapters
 chapters        one module per notebook, with the notebook's name
