@@ -24,7 +24,7 @@ import numpy as np
 
 from sclesion.core.atomic import save_nifti
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import load_nifti, nifti_stem, read_data
+from sclesion.core.nifti import as_3d, load_nifti, nifti_stem, read_data
 from sclesion.core.provenance import OutputSet
 from sclesion.preprocessing.stitching.grid import VOXEL_TOL
 from sclesion.preprocessing.stitching.stitch import check_same_session
@@ -76,11 +76,11 @@ def unstitch_images(stitched: nib.Nifti1Image, chunks: list[nib.Nifti1Image]) ->
         entirely outside the stitched image (a chunk of another session?).
     """
     name = stitched.get_filename() or "stitched label map"
-    labels = _as_labels(read_data(_as_3d(stitched, name), name, dtype=None), name)
+    labels = _as_labels(read_data(as_3d(stitched, name), name, dtype=None), name)
     out = []
     for index, chunk in enumerate(chunks):
         chunk_name = chunk.get_filename() or f"chunk {index + 1}"
-        chunk = _as_3d(chunk, chunk_name)
+        chunk = as_3d(chunk, chunk_name)
         data, n_inside = _unstitch(labels, _to_stitched(stitched.affine, chunk.affine), chunk.shape)
         if n_inside == 0:
             raise InputError(f"lies entirely outside the stitched label map {name}; is it from another session?",
@@ -159,17 +159,6 @@ def _unstitch(stitched: np.ndarray, to_stitched: np.ndarray, chunk_shape) -> tup
         out[:, :, k] = np.where(inside, stitched[nearest[0], nearest[1], nearest[2]], 0)
         n_inside += int(inside.sum())
     return out, n_inside
-
-
-def _as_3d(img, name: str):
-    """The image, squeezed from ``(X, Y, Z, 1)`` to 3D, or :class:`InputError` if it is not 3D."""
-    if not isinstance(img, nib.spatialimages.SpatialImage):
-        raise InputError(f"expected a nibabel image, got {type(img).__name__}", name)
-    if img.ndim == 4 and img.shape[3] == 1:
-        img = nib.funcs.squeeze_image(img)
-    if img.ndim != 3:
-        raise InputError(f"image is {img.ndim}D with shape {tuple(img.shape)}; expected a 3D label map", name)
-    return img
 
 
 def _as_labels(data: np.ndarray, name: str) -> np.ndarray:
