@@ -75,11 +75,11 @@ def unstitch_images(stitched: nib.Nifti1Image, chunks: list[nib.Nifti1Image]) ->
         If the stitched map is not 3D, holds negative or non-integer values, or a chunk is not 3D or lies
         entirely outside the stitched image (a chunk of another session?).
     """
-    name = stitched.get_filename() or "stitched label map"
+    name = _name_of(stitched, "stitched label map")
     labels = _as_labels(read_data(as_3d(stitched, name), name, dtype=None), name)
     out = []
     for index, chunk in enumerate(chunks):
-        chunk_name = chunk.get_filename() or f"chunk {index + 1}"
+        chunk_name = _name_of(chunk, f"chunk {index + 1}")
         chunk = as_3d(chunk, chunk_name)
         data, n_inside = _unstitch(labels, _to_stitched(stitched.affine, chunk.affine), chunk.shape)
         if n_inside == 0:
@@ -159,6 +159,12 @@ def _unstitch(stitched: np.ndarray, to_stitched: np.ndarray, chunk_shape) -> tup
         out[:, :, k] = np.where(inside, stitched[nearest[0], nearest[1], nearest[2]], 0)
         n_inside += int(inside.sum())
     return out, n_inside
+
+
+def _name_of(img, default: str) -> str:
+    """The file an image was loaded from, else ``default``."""
+    filename = img.get_filename() if hasattr(img, "get_filename") else None
+    return filename or default
 
 
 def _as_labels(data: np.ndarray, name: str) -> np.ndarray:
