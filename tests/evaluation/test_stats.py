@@ -11,7 +11,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from sclesion.core.errors import InputError
-from sclesion.evaluation.stats import dunn_holm, group_labels, kruskal_wallis, normality, paired_wilcoxon, stars
+from sclesion.evaluation.stats import (dunn_holm, group_labels, kruskal_wallis, normality, paired_wilcoxon, stars,
+                                      wilson_interval)
 
 
 @pytest.fixture
@@ -147,3 +148,46 @@ def test_paired_wilcoxon_degenerate_cases():
         paired_wilcoxon(same, "x", "cfg", "2d", "3d", pair_on=["id"], alternative="bigger")
     with pytest.raises(InputError, match="no column fold"):
         paired_wilcoxon(same, "x", "cfg", "2d", "3d", pair_on=["fold"])
+
+
+# --- Wilson score interval ---------------------------------------------------------------------------------
+
+
+def test_wilson_interval_known_value():
+    low, high = wilson_interval(8, 10)  # the textbook example: 8 of 10 at 95 %
+    assert (low, high) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
+    low99, high99 = wilson_interval(8, 10, confidence=0.99)
+    assert low99 < low and high99 > high
+
+
+def test_wilson_interval_at_0_and_n_successes_has_a_closed_form():
+    z2 = scipy_stats.norm.ppf(0.975) ** 2
+    for n in (1, 5, 40):
+        assert wilson_interval(0, n) == (0.0, pytest.approx(z2 / (n + z2)))
+        assert wilson_interval(n, n) == (pytest.approx(n / (n + z2)), 1.0)
+
+
+def test_wilson_interval_is_vectorised_symmetric_and_nan_without_trials():
+    successes, n = np.array([[0, 3, 7], [2, 0, 9]]), np.array([[4, 10, 7], [5, 0, 20]])
+    low, high = wilson_interval(successes, n)
+    assert low.shape == high.shape == (2, 3)
+    assert np.isnan(low[1, 1]) and np.isnan(high[1, 1])
+    ok = n > 0
+    assert np.all((0 <= low[ok]) & (low[ok] <= successes[ok] / n[ok]) & (successes[ok] / n[ok] <= high[ok]))
+    mirror_low, mirror_high = wilson_interval(n - successes, n)
+    np.testing.assert_allclose(low[ok], 1 - mirror_high[ok])
+    np.testing.assert_allclose(high[ok], 1 - mirror_low[ok])
+
+
+def test_wilson_interval_matches_statsmodels_where_installed():
+    proportion = pytest.importorskip("statsmodels.stats.proportion")
+    for k, n in [(0, 7), (1, 3), (8, 10), (27, 100), (95, 95)]:
+        expected = proportion.proportion_confint(k, n, alpha=0.05, method="wilson")
+        assert wilson_interval(k, n) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("successes, n, confidence", [(11, 10, 0.95), (-1, 10, 0.95), (2.5, 10, 0.95),
+                                                      (1, 10, 1.0), (1, 10, 0.0)])
+def test_wilson_interval_refuses_impossible_counts(successes, n, confidence):
+    with pytest.raises(InputError):
+        wilson_interval(successes, n, confidence)

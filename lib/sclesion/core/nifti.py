@@ -74,10 +74,23 @@ def load_nifti(path: str | Path, in_memory: bool = False) -> nib.Nifti1Image:
     img = _open(path, in_memory)
     if not isinstance(img, nib.Nifti1Image):  # Nifti2Image subclasses Nifti1Image
         raise InputError(f"not a NIfTI image (nibabel read it as {type(img).__name__})", path)
+    return as_3d(img, path)
+
+
+def as_3d(img, name: str | Path):
+    """The image as 3D: a 4D image holding a single volume ``(X, Y, Z, 1)`` is squeezed.
+
+    Raises
+    ------
+    InputError
+        If ``img`` is not a nibabel image or not 3D after squeezing (``name`` says which image).
+    """
+    if not isinstance(img, nib.spatialimages.SpatialImage):
+        raise InputError(f"expected a nibabel image, got {type(img).__name__}", name)
     if img.ndim == 4 and img.shape[3] == 1:
         img = nib.funcs.squeeze_image(img)
     if img.ndim != 3:
-        raise InputError(f"image is {img.ndim}D with shape {tuple(img.shape)}; expected a 3D volume", path)
+        raise InputError(f"image is {img.ndim}D with shape {tuple(img.shape)}; expected a 3D volume", name)
     return img
 
 

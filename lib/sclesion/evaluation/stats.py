@@ -7,6 +7,7 @@
   (``scikit_posthocs.posthoc_dunn(..., p_adjust="holm")``).
 - :func:`paired_wilcoxon`: one-sided Wilcoxon signed-rank test on paired values (e.g. the same test image and
   fold predicted by the 2D and the 3D model).
+- :func:`wilson_interval`: Wilson score confidence interval of a proportion (e.g. a detection rate).
 - :func:`stars`: the figures' significance labels.
 
 Input tables are long: one row per observation (e.g. per test image and fold), a value column (e.g. ``Dice``)
@@ -48,6 +49,52 @@ def stars(p: float) -> str:
     if p < 0.05:
         return "*"
     return "ns"
+
+
+def wilson_interval(successes, n, confidence: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """Wilson score confidence interval of a binomial proportion ``successes / n``.
+
+    With ``p = successes / n`` and ``z`` the standard normal quantile at ``(1 + confidence) / 2``, the interval is
+    ``(p + z^2 / 2n -+ z sqrt(p (1 - p) / n + z^2 / 4n^2)) / (1 + z^2 / n)``. Unlike the normal (Wald)
+    interval it stays within [0, 1] and is not empty at 0 / n or n / n (Wilson 1927).
+
+    Parameters
+    ----------
+    successes, n : int or array_like of int
+        Number of successes (e.g. detected lesions) and of trials (lesions), broadcast against each other;
+        ``0 <= successes <= n``.
+    confidence : float, default 0.95
+        Confidence level, in (0, 1).
+
+    Returns
+    -------
+    low, high : float or numpy.ndarray
+        Bounds in [0, 1] (floats for scalar input, arrays of the broadcast shape otherwise); NaN where
+        ``n == 0``. ``low`` is 0 at 0 successes and ``high`` is 1 at ``n`` successes.
+
+    Raises
+    ------
+    InputError
+        If counts are negative, not whole, ``successes > n``, or ``confidence`` is not in (0, 1).
+    """
+    k, trials = np.broadcast_arrays(np.asarray(successes, dtype=float), np.asarray(n, dtype=float))
+    if not 0.0 < confidence < 1.0:
+        raise InputError(f"confidence must lie in (0, 1), got {confidence}")
+    if np.any(~np.isfinite(k) | ~np.isfinite(trials)) or np.any((k < 0) | (k > trials) | (k != np.round(k))
+                                                                 | (trials != np.round(trials))):
+        raise InputError("counts must be whole numbers with 0 <= successes <= n")
+    z = float(scipy_stats.norm.ppf(0.5 + confidence / 2.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / trials
+        denominator = 1.0 + z**2 / trials
+        centre = (p + z**2 / (2.0 * trials)) / denominator
+        half = z * np.sqrt(p * (1.0 - p) / trials + z**2 / (4.0 * trials**2)) / denominator
+    low = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    high = np.where(k == trials, 1.0, np.clip(centre + half, 0.0, 1.0))
+    low, high = np.where(trials == 0, np.nan, low), np.where(trials == 0, np.nan, high)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
 
 
 def group_labels(data: pd.DataFrame, by: str | Sequence[str]) -> pd.Series:

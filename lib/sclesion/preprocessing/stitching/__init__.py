@@ -9,4 +9,5 @@ blend       linear ramp weights in overlaps; masks kept whole
 report      junctions, gaps and overlaps of one stitching
 bids        stitching every session of a BIDS dataset
 validation  stitched images and masks against the synthetic truth
+unstitch    a stitched label map resampled back onto each chunk's grid (scoring stitched models per chunk)
 """

@@ -26,7 +26,7 @@ import numpy as np
 from sclesion.core.atomic import save_nifti
 from sclesion.core.errors import InputError
 from sclesion.core.names import name_kind
-from sclesion.core.nifti import load_nifti, nifti_stem, read_data
+from sclesion.core.nifti import as_3d, load_nifti, nifti_stem, read_data
 from sclesion.core.provenance import OutputSet
 from sclesion.preprocessing.stitching.blend import (OverlapWeights, blend_images, blend_masks, overlap_boxes,
                                                     ramp_weights)
@@ -194,12 +194,7 @@ def _name_of(img, index: int) -> str:
 
 def _read_chunk(img, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Check one in-memory chunk and return ``(data, affine)``; data keep their dtype."""
-    if not isinstance(img, nib.spatialimages.SpatialImage):
-        raise InputError(f"expected a nibabel image, got {type(img).__name__}", name)
-    if img.ndim == 4 and img.shape[3] == 1:
-        img = nib.funcs.squeeze_image(img)
-    if img.ndim != 3:
-        raise InputError(f"image is {img.ndim}D with shape {tuple(img.shape)}; expected a 3D volume", name)
+    img = as_3d(img, name)
     _check_geometry(img, name)
     return read_data(img, name, dtype=None), np.asarray(img.affine, dtype=float)
 
