@@ -248,6 +248,8 @@ def detection_rate_bars(
                 low = 100.0 * part["low"].to_numpy(dtype=float)
                 high = 100.0 * part["high"].to_numpy(dtype=float)
                 ok = np.isfinite(low) & np.isfinite(high) & part["rate"].notna().to_numpy()
+                if np.any((low[ok] > heights[ok] + 1e-9) | (high[ok] < heights[ok] - 1e-9)):
+                    raise InputError("detection rates: an interval (low, high) does not contain its rate")
                 ax.errorbar(positions[ok], heights[ok], yerr=[heights[ok] - low[ok], high[ok] - heights[ok]],
                             fmt="none", ecolor="black", elinewidth=0.8, capsize=2)  # fmt: skip
                 tops[ok] = np.maximum(tops[ok], high[ok])
