@@ -96,7 +96,8 @@ def test_pvalue_matrix_fills_the_lower_triangle_and_stars_the_significant_pairs(
 
 def test_lesion_count_scatter_one_panel_per_model_with_identity_and_integer_axes():
     rng = np.random.default_rng(6)
-    models = [f"{v} {c}" for v in ("chunks native", "stitched straightened") for c in ("2D", "3D")] + ["baseline (stand-in)"]
+    models = [f"{v} {c}" for v in ("chunks native", "stitched straightened") for c in ("2D", "3D")]
+    models.append("baseline (stand-in)")
     counts = pd.DataFrame([{"model": m, "configuration": m.split()[-1] if m[-1] == "D" else "classical",
                             "n_reference": int(rng.integers(0, 6)),
                             "n_predicted": int(rng.integers(0, 7))} for m in models for _ in range(9)])

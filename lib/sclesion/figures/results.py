@@ -36,8 +36,8 @@ from sclesion.core.errors import InputError
 from sclesion.evaluation.detection import VOLUME_BIN_EDGES_MM3
 from sclesion.evaluation.stats import stars
 from sclesion.figures.distributions import (
-    DETECTED_COLOUR, MISSED_COLOUR, STYLE, colours, detection_rate_bars, new_figure, raincloud, raincloud_handles, require_columns,
-    volume_histograms,
+    DETECTED_COLOUR, MISSED_COLOUR, STYLE, colours, detection_rate_bars, new_figure, raincloud, raincloud_handles,
+    require_columns, volume_histograms,
 )  # fmt: skip
 from sclesion.figures.slices import TEXT_WIDTH_IN
 
@@ -98,9 +98,10 @@ def raincloud_panels(
         require_columns(brackets, ["metric", "group1", "group2", "p"])
     hue_order = list(hue_order) if hue_order is not None else list(dict.fromkeys(data[hue].dropna()))
     colors = colours(hue_order, palette)
+    handles = raincloud_handles(hue_order, colors)
+    ncol = len(handles) if sum(len(str(h.get_label())) for h in handles) <= 60 else 2
     with matplotlib.rc_context(STYLE):
-        n_legend_rows = int(np.ceil((len(hue_order) + 1) / 2))
-        legend_in = 0.25 + 0.2 * n_legend_rows
+        legend_in = 0.3 + 0.2 * int(np.ceil(len(handles) / ncol))
         fig = new_figure((TEXT_WIDTH_IN, row_height * len(values) + legend_in))
         axes = fig.subplots(len(values), 1, squeeze=False)[:, 0]
         for row, (ax, (metric, label)) in enumerate(zip(axes, values.items())):
@@ -109,8 +110,6 @@ def raincloud_panels(
                       ylabel=label, xlabel=xlabel, seed=seed + row, ax=ax, palette=colors, legend=False)  # fmt: skip
             if row < len(values) - 1:
                 ax.set_xlabel("")
-        handles = raincloud_handles(hue_order, colors)
-        ncol = len(handles) if sum(len(str(h.get_label())) for h in handles) <= 60 else 2
         fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, title=hue)
         fig.tight_layout(rect=(0, legend_in / fig.get_size_inches()[1], 1, 1))
     return fig
@@ -406,7 +405,7 @@ def detection_by_size(
     matplotlib.figure.Figure
     """
     with matplotlib.rc_context(STYLE):
-        fig = new_figure((TEXT_WIDTH_IN, 3.6))
+        fig = new_figure((TEXT_WIDTH_IN, 3.4))
         if lesions is None:
             axes = [fig.add_subplot()]
         else:
