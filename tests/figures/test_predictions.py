@@ -101,3 +101,22 @@ def test_inconsistent_sites_are_refused():
         site_predictions([bad])
     with pytest.raises(InputError, match="no site"):
         site_predictions([])
+
+
+def test_a_lesion_is_missed_when_at_most_ten_percent_of_it_is_covered():
+    case = site()
+    labels, kept = reference_lesions(case.reference, SPACING)
+    first = labels == kept[0]  # 32 voxels at slices 5-6
+    partly = np.zeros_like(case.reference)
+    partly[tuple(np.argwhere(first)[:8].T)] = True  # 8 of 32 voxels (4 mm^3, kept): 25% covered, not missed
+    partly |= labels == kept[1]
+    sprawling = (labels == kept[0]) | (labels == kept[1]) | (labels == kept[2])
+    sprawling[0:21, 15:25, 3:9] = True  # covers the first lesion, but 97% of it lies outside every lesion
+    case.predictions = {MODELS[0]: partly, MODELS[1]: sprawling}
+    fig = site_predictions([case])
+    assert [arrows(ax) for ax in fig.axes[1::2]] == [0, 1, 0]  # partly: only the third lesion (0% covered)
+    voided = ~detect_lesions(sprawling, case.reference, SPACING)["detected"].to_numpy()
+    assert voided.tolist() == [True, False, False]  # the full rule voids the sprawling detection
+    case.missed = {MODELS[1]: voided}
+    fig = site_predictions([case])
+    assert [arrows(ax) for ax in fig.axes[1::2]] == [0, 1, 1]

@@ -7,8 +7,11 @@ the sagittal plane through the cord with the lesion maximum-intensity projection
 MIP, the reference outlined over them), the cord cyan. A yellow arrow points at every reference lesion a model
 misses: in the MIP always, in the axial slice when the lesion crosses it.
 
-A lesion is missed when the study's detection rule (:func:`sclesion.evaluation.detection.detect_lesions`:
-ANIMA's defaults, components under 3 mm^3 ignored) does not detect it, unless the caller passes its own flags.
+A reference lesion is missed when at most 10% of its voxels are covered by the prediction (ANIMA's alpha, the
+first condition of :func:`sclesion.evaluation.detection.detect_lesions`, whose ``coverage`` it reads; components
+under 3 mm^3 are ignored), i.e. when the eye sees it unsegmented. The full rule also voids detections by
+predictions that lie mostly outside every lesion; pass ``detect_lesions``'s ``~detected`` as the flags to mark
+those too.
 
 - :class:`SitePrediction`: one site's image, masks and predictions.
 - :func:`reference_lesions`: the reference lesions that rule scores, in its order, as a label map.
@@ -28,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from sclesion.core.errors import InputError
-from sclesion.evaluation.detection import MIN_VOLUME_MM3, detect_lesions, min_voxels
+from sclesion.evaluation.detection import MIN_COVERAGE, MIN_VOLUME_MM3, detect_lesions, min_voxels
 from sclesion.evaluation.lesions import label_lesions
 from sclesion.figures.distributions import PREDICTION_COLOR, REFERENCE_COLOR, STYLE, new_figure
 from sclesion.figures.slices import (
@@ -68,8 +71,8 @@ class SitePrediction:
     cord : numpy.ndarray, optional
         Cord mask: outlined in the axial slices and sets the sagittal plane (else the middle R-L slice).
     missed : mapping of str to sequence of bool, optional
-        Model name -> one flag per reference lesion of :func:`reference_lesions` (True = missed); models not
-        in it are decided by :func:`sclesion.evaluation.detection.detect_lesions`.
+        Model name -> one flag per reference lesion of :func:`reference_lesions` (True = missed), e.g.
+        ``~detect_lesions(...)["detected"]``; models not in it: at most 10% covered (module docstring).
     slice_index : int, optional
         Axial slice (RPI axis 2); default the one with the most reference lesion voxels.
     """
@@ -217,7 +220,7 @@ def _missed(site: SitePrediction, name: str, prediction: np.ndarray, kept: np.nd
                              "reference lesions")  # fmt: skip
         return flags
     lesions = detect_lesions(prediction, site.reference, site.spacing)
-    return ~lesions["detected"].to_numpy(dtype=bool)
+    return lesions["coverage"].to_numpy(dtype=float) <= MIN_COVERAGE
 
 
 def _sagittal_plane(site: SitePrediction) -> int:
@@ -260,6 +263,7 @@ def _draw_axial(ax: Axes, site: SitePrediction, k: int, prediction, labels, kept
     if prediction is not None:
         contours.append((prediction, PREDICTION_COLOR))
     x_mm, y_mm = draw_axial_slice(ax, site.image, k, site.spacing, contours)
+    ax.set_facecolor("black")  # outside the image, when the window reaches past it
     shown = reference[:, :, k] | (prediction[:, :, k] if prediction is not None else False)
     if not shown.any() and site.cord is not None:
         shown = np.asarray(site.cord[:, :, k]) > 0
