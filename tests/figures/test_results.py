@@ -163,3 +163,12 @@ def test_detection_by_chunk_histograms_keep_their_own_scale(lesions):
     assert [t.get_text() for t in bars.get_legend().get_texts()] == [
         "chunk 1 (cervical)", "chunk 2 (thoracic)", "chunk 3 (lumbar)"]
     assert len(bars.texts) == len(rates)  # n above every bar
+
+
+def test_detection_by_chunk_with_one_pooled_bar_per_chunk(lesions):
+    rates = with_intervals(detection_rates(lesions, by=["chunk"]))
+    fig = detection_by_chunk(lesions, rates, x="chunk")
+    bars = fig.axes[-1]
+    assert [t.get_text() for t in bars.get_xticklabels()] == ["1 (cervical)", "2 (thoracic)", "3 (lumbar)"]
+    assert bars.get_xlabel() == "Chunk" and [t.get_text() for t in bars.texts] == ["n=35", "n=17", "n=8"]
+    assert [p.get_height() for p in bars.patches] == pytest.approx(100 * rates["rate"].to_numpy())

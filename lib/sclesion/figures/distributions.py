@@ -264,7 +264,7 @@ def detection_rate_bars(
                                       marker=REFERENCE_MARKERS[s % len(REFERENCE_MARKERS)],
                                       color=REFERENCE_GREYS[s % len(REFERENCE_GREYS)], edgecolors="black",
                                       linewidths=0.6))  # fmt: skip
-        ax.set_xticks(range(len(groups)), [str(g) for g in groups])
+        ax.set_xticks(range(len(groups)), [_tick_label(x, g) for g in groups])
         ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_ylim(0, 115)
         ax.set_yticks(range(0, 101, 20))

@@ -438,6 +438,7 @@ def detection_by_chunk(
         interval), fractions in [0, 1].
     by : str, default "chunk"
     x : str, default "volume_bin"
+        Bars per ``x`` and ``by`` (coloured by ``by``); with ``x == by``, one bar per chunk (the pooled rate).
     n_bins : int, default 20
         Log-spaced histogram bins over the volume range.
 
@@ -446,7 +447,7 @@ def detection_by_chunk(
     matplotlib.figure.Figure
     """
     require_columns(lesions, [by])
-    require_columns(rates, [x, by])
+    require_columns(rates, list(dict.fromkeys([x, by])))
     panels = sorted(lesions[by].dropna().unique())
     if not panels:
         raise InputError("no lesions to plot")
@@ -456,6 +457,9 @@ def detection_by_chunk(
         top = [fig.add_subplot(grid[0, k]) for k in range(len(panels))]
         volume_histograms(lesions, by=by, n_bins=n_bins, axes=top)
         bottom = fig.add_subplot(grid[1, :])
-        detection_rate_bars(rates, x=x, hue=by, ax=bottom, title=f"Detection rate per volume bin and {by}")
+        if x == by:
+            detection_rate_bars(rates, x=x, ax=bottom, xlabel=by.capitalize(), title=f"Detection rate per {by}")
+        else:
+            detection_rate_bars(rates, x=x, hue=by, ax=bottom, title=f"Detection rate per volume bin and {by}")
         fig.tight_layout()
     return fig
