@@ -97,14 +97,14 @@ def test_pvalue_matrix_fills_the_lower_triangle_and_stars_the_significant_pairs(
 def test_lesion_count_scatter_one_panel_per_model_with_identity_and_integer_axes():
     rng = np.random.default_rng(6)
     models = [f"{v} {c}" for v in ("chunks native", "stitched straightened") for c in ("2D", "3D")]
-    models.append("baseline (stand-in)")
+    models.append("classical lesion detector, thresholded (stand-in)")
     counts = pd.DataFrame([{"model": m, "configuration": m.split()[-1] if m[-1] == "D" else "classical",
                             "n_reference": int(rng.integers(0, 6)),
                             "n_predicted": int(rng.integers(0, 7))} for m in models for _ in range(9)])
     fig = lesion_count_scatter(counts, hue="configuration", ncols=3)
     shown = [ax for ax in fig.axes if ax.get_visible()]
     assert len(shown) == 5 and fig.get_size_inches()[0] <= TEXT_WIDTH_IN
-    assert [ax.get_title() for ax in shown][-1] == "baseline (stand-in)"
+    assert [ax.get_title() for ax in shown][-1] == "classical lesion detector,\nthresholded (stand-in)"
     for ax in shown:
         points = sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
         assert points == 9

@@ -186,8 +186,8 @@ def site_predictions(
         for axial, sagittal, name in titles:  # one title over each (axial, sagittal) cell
             box_axial, box_sagittal = axial.get_position(), sagittal.get_position()
             top = max(box_axial.y1, _drawn_top(sagittal))
-            fig.text(box_axial.x0, top + 0.04 / height, textwrap.fill(name, 28), fontsize=9, ha="left",
-                     va="bottom")  # fmt: skip
+            title = textwrap.fill(name, 28, break_on_hyphens=False)  # a stand-in keeps "stand-in" whole
+            fig.text(box_axial.x0, top + 0.04 / height, title, fontsize=9, ha="left", va="bottom")
     return fig
 
 

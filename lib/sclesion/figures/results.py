@@ -258,7 +258,7 @@ def lesion_count_scatter(
             ax.set_aspect("equal")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
-            ax.set_title(textwrap.fill(str(models[k]), 28), fontsize=9)
+            ax.set_title(textwrap.fill(str(models[k]), 28, break_on_hyphens=False), fontsize=9)
             if k % ncols == 0:
                 ax.set_ylabel("Predicted lesions")
             if k // ncols == nrows - 1 or k + ncols >= len(models):
