@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from sclesion.evaluation.detection import VOLUME_BINS, detection_rates  # noqa: E402
@@ -111,7 +112,7 @@ def test_volume_histograms_one_log_panel_per_chunk(lesions):
     fig = volume_histograms(lesions)
     assert len(fig.axes) == 3
     assert all(ax.get_xscale() == "log" and ax.get_xlabel() == "Lesion volume (mm³)" for ax in fig.axes)
-    assert fig.axes[0].get_title() == "chunk 1 (cervical)\n3 lesions, 67% detected"
+    assert fig.axes[0].get_title() == "chunk 1 (cervical)\nn=3, 67% detected"
     assert fig.axes[0].get_ylabel() == "Number of lesions"
     with pytest.raises(InputError, match="no lesions"):
         volume_histograms(lesions.iloc[:0])
@@ -132,3 +133,76 @@ def test_qualitative_panel_picks_the_slice_with_most_reference_and_draws_both_co
     assert ax.get_xlim()[1] - ax.get_xlim()[0] == pytest.approx(40.0)
     with pytest.raises(InputError, match="must be 3D of one shape"):
         qualitative_panel([Case(image, ref[:, :, :4], pred, "bad")])
+
+
+def bracket_lines(ax) -> list:
+    """The brackets: four-point lines (down, across, across, down)."""
+    return [line for line in ax.get_lines() if len(line.get_xdata()) == 4]
+
+
+def test_brackets_per_x_group_are_drawn_in_their_group_and_share_levels():
+    rng = np.random.default_rng(2)
+    methods = ["classical (stand-in)", "2D chunks native", "3D stitched native"]
+    data = pd.DataFrame([{"chunk": c, "method": m, "Dice": rng.uniform(0.5, 0.9)}
+                         for c in (1, 2, 3) for m in methods for _ in range(8)])
+    pairs = pd.DataFrame({"chunk": [1, 1, 1, 3, 3, 2], "group1": [methods[0], methods[0], methods[1], methods[0],
+                                                                  methods[1], methods[0]],
+                          "group2": [methods[1], methods[2], methods[2], methods[2], methods[2], methods[1]],
+                          "p": [0.01, 0.0001, 0.2, 0.03, 0.004, 0.5]})
+    fig = raincloud(data, "Dice", "chunk", "method", brackets=pairs)
+    ax = fig.axes[0]
+    assert sorted(texts(fig)) == sorted(["*", "**", "*", "***"])  # the four pairs with p < .05
+    lines = bracket_lines(ax)
+    assert len(lines) == 4
+    # every bracket stays within its chunk (x groups at 0, 1, 2, each 0.8 wide)
+    for line in lines:
+        x = line.get_xdata()
+        assert np.floor(min(x) + 0.5) == np.floor(max(x) + 0.5)
+    # compact: the short brackets of chunk 1 and chunk 3 share the lowest level; 3 levels in all
+    bottoms = sorted({round(float(min(line.get_ydata())), 6) for line in lines})
+    assert len(bottoms) == 2
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1 (cervical)", "2 (thoracic)", "3 (lumbar)"]
+    assert "classical (stand-in)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_raincloud_is_deterministic_and_draws_on_given_axes(scores):
+    first = raincloud(scores, "Dice", "variant", "configuration", seed=3)
+    fig = plt.figure()
+    ax = fig.add_subplot()
+    second = raincloud(scores, "Dice", "variant", "configuration", seed=3, ax=ax, legend=False)
+    plt.close(fig)
+    assert second is fig and ax.get_legend() is None
+    offsets = [c.get_offsets() for c in first.axes[0].collections if isinstance(c, PathCollection)]
+    again = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(offsets) == len(again) == 4
+    for a, b in zip(offsets, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_detection_bars_draw_intervals_and_other_sources_beside_ours(lesions):
+    rates = detection_rates(lesions).assign(low=[0.1, 0.2, 0.0, 0.3], high=[0.9, 1.0, 0.95, 1.0])
+    references = pd.DataFrame({"volume_bin": ["10-50", "50-100", ">=100", "3-10"], "rate": [0.6, 0.9, 0.9, 0.27],
+                               "source": ["paper (text)"] * 3 + ["authors' run"]})
+    fig = detection_rate_bars(rates, references=references)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["this book", "paper (text)", "authors' run"]
+    markers = [c for c in ax.collections if c.get_label() in ("paper (text)", "authors' run")]
+    assert [np.isfinite(c.get_offsets()[:, 1]).sum() for c in markers] == [3, 1]
+    np.testing.assert_allclose(markers[0].get_offsets()[1:, 1], [60.0, 90.0, 90.0])
+    (bars,) = [c for c in ax.collections if c.get_label() not in ("paper (text)", "authors' run")]
+    segments = bars.get_segments()  # one error bar per bin, from low to high (%)
+    assert [(round(float(s[0][1]), 6), round(float(s[1][1]), 6)) for s in segments] == [
+        (10.0, 90.0), (20.0, 100.0), (0.0, 95.0), (30.0, 100.0)]
+    # n is written above the interval, not inside it: the empty-looking 50-100 bar (rate 0) at 95%
+    assert [round(float(a.xy[1]), 6) for a in ax.texts] == [90.0, 100.0, 95.0, 100.0]
+    with pytest.raises(InputError, match="does not contain its rate"):
+        detection_rate_bars(rates.assign(low=0.6))
+
+
+def test_volume_histograms_have_their_own_integer_y_scale(lesions):
+    many = pd.concat([lesions, lesions[lesions["chunk"] == 1]] * 3 + [lesions[lesions["chunk"] == 2]],
+                     ignore_index=True)
+    fig = volume_histograms(many)
+    tops = [ax.get_ylim()[1] for ax in fig.axes]
+    assert tops[0] > tops[1] > tops[2]  # chunk 1 holds far more lesions: no shared scale
+    assert all(float(t).is_integer() for ax in fig.axes for t in ax.get_yticks())

@@ -7,12 +7,15 @@ inferior->superior); images in other orientations are reoriented first. Axes are
 - :func:`most_informative_slice`: the axial slice to show (most lesion, else most cord, else the middle).
 - :func:`draw_axial_slice`: an axial slice in grey with mask contours, radiological view (the patient's right
   on the viewer's left, anterior up). Used by :func:`axial_lesion_panel` (nibabel images), :func:`plot_axial`
-  (a dataset row), the slice browser (:mod:`sclesion.figures.widgets`) and the qualitative panel
-  (:func:`sclesion.figures.distributions.qualitative_panel`).
-- :func:`draw_sagittal_mip`: a sagittal plane in grey with the lesion maximum-intensity projection (MIP) in
-  red, anterior on the left, superior up. Used by :func:`sagittal_mip_panel` (an image's own voxel plane, several
-  images sharing one ``Axes`` at their world positions, optionally pulled apart along S-I) and
-  :func:`draw_sagittal` (a :class:`SagittalView`: several volumes resampled onto one world plane).
+  (a dataset row), the slice browser (:mod:`sclesion.figures.widgets`), the qualitative panel
+  (:func:`sclesion.figures.distributions.qualitative_panel`) and the site panel
+  (:func:`sclesion.figures.predictions.site_predictions`); :func:`zoom_axial` centres it on the masks.
+- :func:`draw_sagittal_mip`: a sagittal plane in grey with the lesion maximum-intensity projection (MIP) filled
+  in red (or another colour, with other MIPs outlined), anterior on the left, superior up. Used by
+  :func:`sagittal_mip_panel` (an image's own voxel plane, several images sharing one ``Axes`` at their world
+  positions, optionally pulled apart along S-I), :func:`draw_sagittal` (a :class:`SagittalView`: several
+  volumes resampled onto one world plane) and :func:`sclesion.figures.predictions.site_predictions`.
+- :func:`white_level`: the grey level shown white.
 - :func:`ramp_weights_plot`: the ramp weights of a stitch.
 """
 
@@ -110,14 +113,30 @@ def draw_axial_slice(
     return x_mm, y_mm
 
 
+def zoom_axial(ax: Axes, masks: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, side_mm: float) -> None:
+    """Show a ``side_mm`` square of an axial panel centred on the nonzero pixels of ``masks`` (no change if none).
+
+    ``masks`` is a 2D plane as drawn (rows along y = P->A, columns along x = R->L); ``x_mm``, ``y_mm`` are the
+    pixel positions :func:`draw_axial_slice` returns.
+    """
+    rows, cols = np.nonzero(masks)
+    if rows.size == 0:
+        return
+    cx, cy = x_mm[cols].mean(), y_mm[rows].mean()
+    ax.set_xlim(cx - side_mm / 2, cx + side_mm / 2)
+    ax.set_ylim(cy - side_mm / 2, cy + side_mm / 2)
+
+
 def draw_sagittal_mip(
     ax: Axes,
     plane: np.ndarray,
     lesion_mip: np.ndarray | None,
     extent: tuple[float, float, float, float],
     vmax: float,
+    colour: str = LESION_COLOUR,
+    outlines: Sequence[tuple[np.ndarray | None, str]] = (),
 ) -> None:
-    """Draw a sagittal plane in grey and a lesion MIP in red; anterior on the left, superior up (mm).
+    """Draw a sagittal plane in grey and a lesion MIP filled in colour; anterior on the left, superior up (mm).
 
     Parameters
     ----------
@@ -131,13 +150,25 @@ def draw_sagittal_mip(
         World A-P and S-I span of the plane (mm, outer edges).
     vmax : float
         Grey level shown white.
+    colour : str, default :data:`LESION_COLOUR`
+        Fill colour of ``lesion_mip``.
+    outlines : sequence of (mip, colour)
+        Further MIPs of the plane's shape (e.g. the reference beside a prediction), outlined in their colour.
     """
     ax.imshow(np.ma.masked_invalid(np.asarray(plane, dtype=float).T), cmap="gray", origin="lower", extent=extent,
               vmin=0.0, vmax=vmax, interpolation="nearest")
     if lesion_mip is not None and np.any(lesion_mip):
         mip = np.asarray(lesion_mip).T > 0
-        ax.imshow(np.ma.masked_where(~mip, mip), cmap=ListedColormap([LESION_COLOUR]), origin="lower", extent=extent,
+        ax.imshow(np.ma.masked_where(~mip, mip), cmap=ListedColormap([colour]), origin="lower", extent=extent,
                   vmin=0, vmax=1, interpolation="nearest")
+    n_ap, n_si = np.shape(plane)
+    half_ap, half_si = (extent[1] - extent[0]) / (2 * n_ap), (extent[3] - extent[2]) / (2 * n_si)
+    ap = np.linspace(extent[0] + half_ap, extent[1] - half_ap, n_ap)
+    si = np.linspace(extent[2] + half_si, extent[3] - half_si, n_si)
+    for outline, outline_colour in outlines:
+        if outline is not None and np.any(outline) and not np.all(outline):
+            ax.contour(ap, si, (np.asarray(outline).T > 0).astype(float), levels=[0.5], colors=[outline_colour],
+                       linewidths=0.9)  # fmt: skip
     low, high = sorted(ax.get_xlim())
     ax.set_xlim(high, low)  # anterior on the left (idempotent when several planes share the axes)
     ax.set_aspect("equal")
@@ -196,7 +227,7 @@ def sagittal_mip_panel(
     i = _sagittal_index(affine, data.shape, x_mm)
     extent = _extent(affine, data.shape, (1, 2), fixed=i, shift=(0.0, z_shift_mm))
     if vmax is None:
-        vmax = _white_level(data)
+        vmax = white_level(data)
     draw_sagittal_mip(ax, data[i], None if lesion is None else lesion.max(axis=0), extent, vmax)
     if title:
         ax.set_title(title, fontsize=9)
@@ -306,7 +337,7 @@ def sagittal_view(volumes: list[tuple[Path, Path | None, Path | None]]) -> Sagit
         ijk = np.rint((np.linalg.inv(affine) @ world.T)[:3].T).astype(int)
         inside = np.all((ijk >= 0) & (ijk < data.shape), axis=1)
         i, j, k = ijk[inside].T
-        image[inside] = np.clip(data[i, j, k] / _white_level(data), 0, 1)
+        image[inside] = np.clip(data[i, j, k] / white_level(data), 0, 1)
         if lesion is not None:
             mip[inside] |= lesion.max(axis=0)[j, k] > 0
     shape = (len(ap), len(si))
@@ -472,7 +503,7 @@ def _extent(affine, shape, axes: tuple[int, int], fixed: int, shift: tuple[float
     return (first.min() + shift[0], first.max() + shift[0], second.min() + shift[1], second.max() + shift[1])
 
 
-def _white_level(data: np.ndarray) -> float:
+def white_level(data: np.ndarray) -> float:
     """Grey level shown white: the 99.5th percentile of the positive voxels (1 without any)."""
     positive = data[data > 0]
     return float(np.percentile(positive, 99.5)) if positive.size else 1.0
