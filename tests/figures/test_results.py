@@ -12,10 +12,11 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 
+from sclesion.evaluation.detection_curve import DetectionCurve, fit_detection_curve
 from sclesion.core.errors import InputError  # noqa: E402
 from sclesion.evaluation.detection import detection_rates, volume_bins  # noqa: E402
 from sclesion.figures.results import (  # noqa: E402
-    detection_by_chunk, detection_by_size, detection_vs_volume, fifty_percent_point, lesion_count_scatter,
+    detection_by_chunk, detection_by_size, detection_vs_volume, lesion_count_scatter,
     pvalue_matrix, raincloud_panels,
 )
 from sclesion.figures.slices import TEXT_WIDTH_IN  # noqa: E402
@@ -116,19 +117,10 @@ def test_lesion_count_scatter_one_panel_per_model_with_identity_and_integer_axes
                                                                   "identity (predicted = reference)"]
 
 
-def test_fifty_percent_point_of_a_logistic_curve():
-    grid = np.geomspace(1, 1000, 400)
-    curve = 1 / (1 + np.exp(-3 * (np.log(grid) - np.log(20.0))))
-    assert fifty_percent_point(grid, curve) == pytest.approx(20.0, rel=1e-3)
-    assert np.isnan(fifty_percent_point(grid, np.full(grid.size, 0.9)))
-    with pytest.raises(InputError, match="increasing positive volumes"):
-        fifty_percent_point(grid[::-1], curve)
-
-
 def test_detection_vs_volume_marks_and_labels_the_fifty_percent_point(lesions):
-    grid = np.geomspace(3, 300, 100)
-    curve = 1 / (1 + np.exp(-2 * (np.log(grid) - np.log(12.0))))
-    fig = detection_vs_volume(lesions, (grid, curve))
+    curve = DetectionCurve(intercept=-2 * np.log(12.0), slope=2 * np.log(10), volume50_mm3=12.0,
+                           n_lesions=len(lesions), n_detected=int(lesions["detected"].sum()), volume_range_mm3=(3, 300))
+    fig = detection_vs_volume(lesions, curve)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "True lesion volume (mm³)"
     (mark,) = [line for line in ax.get_lines() if line.get_gid() == "fifty-percent"]
@@ -143,8 +135,8 @@ def test_detection_vs_volume_marks_and_labels_the_fifty_percent_point(lesions):
 def test_detection_by_size_puts_rates_and_true_volume_side_by_side(lesions):
     rates = with_intervals(detection_rates(lesions))
     references = pd.DataFrame({"volume_bin": ["10-50", "50-100"], "rate": [0.6, 0.9], "source": ["paper"] * 2})
-    grid = np.geomspace(3, 300, 50)
-    fig = detection_by_size(rates, lesions, (grid, 1 / (1 + np.exp(-(np.log(grid) - 2.5)))), references)
+    curve = fit_detection_curve(lesions["volume_mm3"], lesions["detected"], min_lesions=2)
+    fig = detection_by_size(rates, lesions, curve, references)
     left, right = fig.axes
     assert fig.get_size_inches()[0] <= TEXT_WIDTH_IN
     assert left.get_ylabel() == "Detection rate (%)" and right.get_xscale() == "log"

@@ -191,7 +191,7 @@ def chunk_statistics(scores: pd.DataFrame, metric: str = "Dice") -> tuple[pd.Dat
         if len(order) < 2:
             continue
         result = kruskal_wallis(part, metric, "method")
-        tests.append({"chunk": int(chunk), **{k: result[k] for k in ("statistic", "p", "stars")}})
+        tests.append({"chunk": int(chunk), "statistic": result["H"], "p": result["p"], "stars": result["stars"]})
         pairs.append(dunn_holm(part, metric, "method", order=order).assign(chunk=int(chunk)))
     kruskal = pd.DataFrame(tests, columns=["chunk", "statistic", "p", "stars"])
     pairs = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(columns=["group1", "group2", "p",

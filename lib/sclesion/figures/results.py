@@ -10,7 +10,7 @@ Every function takes tidy tables (one row per observation, pair or lesion) and r
 - :func:`lesion_count_scatter`: reference against predicted lesion count per session, one panel per model,
   with the identity line.
 - :func:`detection_vs_volume`: per-lesion detection (0/1, jittered) against lesion volume (log axis) with a
-  fitted logistic curve and its 50% point (:func:`fifty_percent_point`).
+  fitted logistic curve and its 50% point (:class:`sclesion.evaluation.detection_curve.DetectionCurve`).
 - :func:`detection_by_size`: Fig 7, the detection rate per volume bin (with 95% intervals and other sources'
   rates) beside detection against the true lesion volume.
 - :func:`detection_by_chunk`: Fig 8, the lesion-volume histogram of each chunk (own y scale) above the
@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from sclesion.evaluation.detection_curve import DetectionCurve
 from sclesion.core.errors import InputError
 from sclesion.evaluation.detection import VOLUME_BIN_EDGES_MM3
 from sclesion.evaluation.stats import stars
@@ -275,38 +276,9 @@ def lesion_count_scatter(
     return fig
 
 
-def fifty_percent_point(volumes_mm3: np.ndarray, probability: np.ndarray) -> float:
-    """Volume (mm^3) where a detection curve first reaches 0.5, interpolated linearly in log volume.
-
-    Parameters
-    ----------
-    volumes_mm3 : numpy.ndarray
-        Increasing positive volumes (mm^3), e.g. the grid a logistic fit was evaluated on.
-    probability : numpy.ndarray
-        Detection probability at each volume.
-
-    Returns
-    -------
-    float
-        NaN when the curve stays on one side of 0.5.
-    """
-    x = np.asarray(volumes_mm3, dtype=float)
-    p = np.asarray(probability, dtype=float)
-    if x.shape != p.shape or x.ndim != 1 or x.size < 2 or np.any(x <= 0) or np.any(np.diff(x) <= 0):
-        raise InputError("the curve needs increasing positive volumes (mm^3) and one probability per volume")
-    above = p >= 0.5
-    if above.all() or not above.any():
-        return float("nan")
-    k = int(np.argmax(above))
-    if k == 0:
-        return float(x[0])
-    t = (0.5 - p[k - 1]) / (p[k] - p[k - 1])
-    return float(np.exp(np.log(x[k - 1]) + t * (np.log(x[k]) - np.log(x[k - 1]))))
-
-
 def detection_vs_volume(
     lesions: pd.DataFrame,
-    curve: tuple[np.ndarray, np.ndarray] | None = None,
+    curve: DetectionCurve | None = None,
     volume: str = "volume_mm3",
     detected: str = "detected",
     xlabel: str = "True lesion volume (mm³)",
@@ -320,9 +292,10 @@ def detection_vs_volume(
     ----------
     lesions : pandas.DataFrame
         One row per lesion: ``volume`` (mm^3, > 0) and ``detected`` (bool).
-    curve : (numpy.ndarray, numpy.ndarray), optional
-        A fitted detection probability (e.g. logistic in log volume): increasing volumes (mm^3) and the
-        probability at each. Its 50% point (:func:`fifty_percent_point`) is marked and labelled.
+    curve : DetectionCurve, optional
+        A fitted logistic detection curve (:func:`sclesion.evaluation.detection_curve.fit_detection_curve`),
+        drawn over the lesions' volumes; its 50% point is marked and labelled. A curve that could not be fitted
+        is not drawn.
     volume, detected : str
         Column names.
     xlabel, title : str
@@ -351,9 +324,9 @@ def detection_vs_volume(
                        label=f"{name} lesion (n={int(np.sum(found == flag))})", zorder=3)  # fmt: skip
         for edge in VOLUME_BIN_EDGES_MM3[1:-1]:
             ax.axvline(edge, color="0.8", linewidth=0.7, linestyle=":", zorder=0)
-        if curve is not None:
-            grid, probability = (np.asarray(c, dtype=float) for c in curve)
-            v50 = fifty_percent_point(grid, probability)
+        if curve is not None and curve.fitted:
+            points = curve.grid()
+            grid, probability, v50 = points["volume_mm3"], points["probability"], curve.volume50_mm3
             ax.plot(grid, probability, color="black", linewidth=1.3, label="logistic fit", zorder=4)
             if np.isfinite(v50):
                 ax.plot([v50, v50], [-0.1, 0.5], color="black", linestyle="--", linewidth=0.8, zorder=4)
@@ -376,7 +349,7 @@ def detection_vs_volume(
 def detection_by_size(
     rates: pd.DataFrame,
     lesions: pd.DataFrame | None = None,
-    curve: tuple[np.ndarray, np.ndarray] | None = None,
+    curve: DetectionCurve | None = None,
     references: pd.DataFrame | None = None,
     x: str = "volume_bin",
     label: str = "this book",
@@ -391,8 +364,8 @@ def detection_by_size(
         all fractions in [0, 1]. See :func:`sclesion.figures.distributions.detection_rate_bars`.
     lesions : pandas.DataFrame, optional
         Per-lesion ``volume_mm3`` (true volume) and ``detected``, for the right panel (omitted without it).
-    curve : (numpy.ndarray, numpy.ndarray), optional
-        Fitted detection probability over a volume grid (mm^3); see :func:`detection_vs_volume`.
+    curve : DetectionCurve, optional
+        Logistic fit of the right panel's lesions; see :func:`detection_vs_volume`.
     references : pandas.DataFrame, optional
         Other sources' rates: ``x``, ``rate``, ``source``.
     x : str, default "volume_bin"
