@@ -71,6 +71,12 @@ def test_no_cord_where_the_canal_holds_only_csf(phantom):
     assert dice(mask[:, :, low + 1:], cord[:, :, low + 1:]) > 0.9
 
 
+def test_an_image_without_a_csf_ring_gives_an_empty_mask(phantom):
+    _, _, _, affine = phantom()
+    for data in (np.zeros((40, 40, 20)), np.random.default_rng(0).normal(1.0, 0.1, (40, 40, 20))):
+        assert not cord_standin.segment_cord(data, affine).any()
+
+
 @pytest.mark.parametrize("data, problem", [(np.zeros((4, 4)), "3D"), (np.full((8, 8, 4), np.nan), "finite")])
 def test_bad_arrays_are_one_line_input_errors(data, problem):
     with pytest.raises(InputError, match=problem) as err:

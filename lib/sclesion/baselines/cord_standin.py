@@ -13,10 +13,12 @@ slice per index of axis 2):
    :data:`SEARCH_RADIUS_MM` of the image centre (the field of view is centred near the canal). For each
    threshold in :data:`RING_FRACTIONS` (fractions of the bright level, high to low), the bright voxels are the
    CSF candidate; dark regions they fully enclose (holes) of a cord-like area (:data:`AREA_MM2`) whose
-   median is darker than :data:`MAX_INSIDE_FRACTION` of the ring around them are cord candidates.
+   median is darker than :data:`MAX_INSIDE_FRACTION` of the ring around them, and whose ring is at least
+   :data:`MIN_RING_CONTRAST` times the slice's median near the centre, are cord candidates.
 3. The candidate nearest the expected centre is refined: the slice is thresholded again midway between the
-   candidate's median and its ring's median, the hole overlapping the candidate is kept and filled, and its
-   convex hull taken (the cord's cross-section is convex; a lesion touching the CSF would otherwise cut a notch).
+   candidate's median and its ring's median, and the convex hull of the hole overlapping the candidate most is
+   kept (the cord's cross-section is convex; the hull fills bright lesions inside the cord, and a lesion
+   touching the CSF would otherwise cut a notch).
 4. Along S-I: slices whose centre is more than :data:`MAX_JUMP_MM` mm from the running median of the centres,
    or whose area is off the running median by more than a factor :data:`MAX_AREA_RATIO`, are searched again
    near the interpolated centre; where that fails, a slice lying between accepted slices gets its nearer
@@ -76,6 +78,10 @@ AREA_MM2: tuple[float, float] = (8.0, 200.0)
 
 #: A candidate's median intensity must be below this fraction of its ring's median.
 MAX_INSIDE_FRACTION: float = 0.85
+
+#: The ring around a candidate must be at least this many times as bright as the slice's median near the
+#: centre (CSF is about 2-3 times as bright as the tissues around the canal on T2w).
+MIN_RING_CONTRAST: float = 1.5
 
 #: Largest in-plane distance (mm) between a slice's cord centre and the running median of the centres.
 MAX_JUMP_MM: float = 3.0
@@ -308,7 +314,7 @@ def _find(plane: np.ndarray, prior: np.ndarray, radius_mm: float, image_distance
     central = plane[image_distance <= SEARCH_RADIUS_MM]
     if central.size == 0:
         return None
-    bright = float(np.percentile(central, BRIGHT_PERCENTILE))
+    bright, typical = np.percentile(central, [BRIGHT_PERCENTILE, 50.0])
     if bright <= 0:
         return None
     for fraction in RING_FRACTIONS:
@@ -317,7 +323,7 @@ def _find(plane: np.ndarray, prior: np.ndarray, radius_mm: float, image_distance
             continue
         inside = float(np.median(plane[candidate]))
         ring = _ring_level(plane, candidate)
-        if ring is None or inside >= MAX_INSIDE_FRACTION * ring:
+        if ring is None or inside >= MAX_INSIDE_FRACTION * ring or ring < MIN_RING_CONTRAST * typical:
             continue
         refined = _refine(plane, candidate, 0.5 * (inside + ring), pixel_mm2)
         if refined is not None:
@@ -328,19 +334,32 @@ def _find(plane: np.ndarray, prior: np.ndarray, radius_mm: float, image_distance
 def _nearest_hole(plane: np.ndarray, bright: np.ndarray, prior: np.ndarray, radius_mm: float, sx: float, sy: float,
                   pixel_mm2: float) -> np.ndarray | None:
     """The hole of ``bright`` (a dark region it encloses) of cord-like area nearest ``prior``; or None."""
-    holes = ndimage.binary_fill_holes(bright) & ~bright
-    labels, n = ndimage.label(holes)
+    labels, n = _holes(bright)
     if n == 0:
         return None
     index = np.arange(1, n + 1)
-    areas = ndimage.sum_labels(np.ones_like(plane), labels, index) * pixel_mm2
-    centres = np.array(ndimage.center_of_mass(holes, labels, index)).reshape(n, 2)
+    counts = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    i, j = np.indices(labels.shape)
+    centres = np.column_stack([np.bincount(labels.ravel(), i.ravel(), n + 1)[1:],
+                               np.bincount(labels.ravel(), j.ravel(), n + 1)[1:]]) / counts[:, None]
+    areas = counts * pixel_mm2
     distances = np.hypot((centres[:, 0] - prior[0]) * sx, (centres[:, 1] - prior[1]) * sy)
     valid = (areas >= AREA_MM2[0]) & (areas <= AREA_MM2[1]) & (distances <= radius_mm)
     if not valid.any():
         return None
     best = index[valid][np.argmin(distances[valid])]
     return labels == best
+
+
+def _holes(bright: np.ndarray) -> tuple[np.ndarray, int]:
+    """The holes of a 2D mask (regions of ``~bright`` not touching the border, 4-connected), labelled 1..n."""
+    labels, n = ndimage.label(~bright)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    keep = np.ones(n + 1, dtype=bool)
+    keep[border] = False
+    keep[0] = False
+    new_index = np.cumsum(keep) * keep
+    return new_index[labels], int(keep.sum())
 
 
 def _ring_level(plane: np.ndarray, region: np.ndarray) -> float | None:
@@ -354,15 +373,13 @@ def _ring_level(plane: np.ndarray, region: np.ndarray) -> float | None:
 
 def _refine(plane: np.ndarray, candidate: np.ndarray, threshold: float, pixel_mm2: float) -> _Slice | None:
     """The hole of ``plane > threshold`` overlapping ``candidate`` most, filled and made convex; or None."""
-    bright = plane > threshold
-    holes = ndimage.binary_fill_holes(bright) & ~bright
-    labels, n = ndimage.label(holes)
+    labels, n = _holes(plane > threshold)
     overlap = np.bincount(labels[candidate], minlength=n + 1)[1:] if n else np.zeros(0)
     if overlap.size == 0 or overlap.max() == 0:
         region = candidate
     else:
         region = labels == 1 + int(np.argmax(overlap))
-    region = convex_hull_image(ndimage.binary_fill_holes(region))
+    region = convex_hull_image(region)
     area = float(region.sum()) * pixel_mm2
     if not AREA_MM2[0] <= area <= AREA_MM2[1]:
         return None
