@@ -96,9 +96,10 @@ def test_parameters_round_trip_through_json(tmp_path):
     fitted = LesionStandinParameters(threshold=3.5, min_volume_mm3=10.0, margin_voxels=-1, n_training_images=84,
                                      criterion=lesion_standin.CRITERION, score=0.87)
     assert LesionStandinParameters.load(fitted.save(tmp_path / "p.json")) == fitted
-    (tmp_path / "bad.json").write_text('{"threshold": 1}')
-    with pytest.raises(InputError, match="bad.json"):
-        LesionStandinParameters.load(tmp_path / "bad.json")
+    for text in ('{"threshold": 1}', '{"threshold": "high", "min_volume_mm3": 0}', "[1, 2]", "{"):
+        (tmp_path / "bad.json").write_text(text)
+        with pytest.raises(InputError, match="bad.json: not lesion stand-in parameters"):
+            LesionStandinParameters.load(tmp_path / "bad.json")
 
 
 @pytest.mark.parametrize("data, problem", [(np.zeros((4, 4)), "3D"), (np.full((8, 8, 4), np.nan), "finite")])

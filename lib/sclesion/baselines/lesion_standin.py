@@ -23,6 +23,11 @@ At test time (:func:`segment_file`, :func:`run`) the cord mask is the cord stand
 test time. :func:`fit` accepts reference cord masks or, with ``cord=None``, the cord stand-in's output on the
 training images.
 
+Classes
+-------
+LesionStandinParameters   the fitted parameters, saved and loaded as JSON
+TrainingCase              one training image with the cord mask searched and its reference lesion mask
+
 Functions
 ---------
 robust_z          the z-score map of an image against the cord's median and MAD per slab of slices
@@ -49,7 +54,7 @@ from sclesion.baselines import cord_standin
 from sclesion.core.atomic import write_text
 from sclesion.core.conventions import cord_region
 from sclesion.core.errors import InputError
-from sclesion.core.nifti import from_rpi, load_image, load_mask, to_rpi, validate_pair, voxel_sizes
+from sclesion.core.nifti import from_rpi, load_image, load_mask, to_rpi, validate_pair
 from sclesion.evaluation.lesions import label_lesions, voxel_volume_mm3
 from sclesion.evaluation.metrics import MIN_LESION_OVERLAP
 
@@ -126,12 +131,16 @@ class LesionStandinParameters:
         """
         path = Path(path)
         try:
-            values = json.loads(path.read_text())
-            return cls(**values)
+            parameters = cls(**json.loads(path.read_text()))
         except OSError as err:
             raise InputError(f"cannot read ({err.strerror or type(err).__name__})", path) from None
         except (ValueError, TypeError) as err:
             raise InputError(f"not lesion stand-in parameters ({err})", path) from None
+        numbers = (parameters.threshold, parameters.min_volume_mm3, parameters.margin_voxels)
+        if not all(isinstance(n, (int, float)) and not isinstance(n, bool) and np.isfinite(n) for n in numbers):
+            raise InputError("not lesion stand-in parameters (threshold, min_volume_mm3 and margin_voxels must be "
+                             "finite numbers)", path)
+        return parameters
 
 
 @dataclass(frozen=True)
