@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
+from sclesion.evaluation.detection_curve import fit_detection_curve  # noqa: E402
 from sclesion.evaluation.detection import VOLUME_BINS  # noqa: E402
 from sclesion.figures.distributions import (  # noqa: E402
     Case, detection_rate_bars, plot_lesion_volumes, qualitative_panel, raincloud, volume_histograms,
@@ -108,8 +109,8 @@ def test_results_figures_stay_in_the_column():
     pooled = pooled.assign(low=pooled["rate"] * 0.8, high=pooled["rate"].clip(upper=0.9) + 0.1)
     references = pd.DataFrame({"volume_bin": list(VOLUME_BINS), "rate": [0.27, 0.72, 0.94, 0.95],
                                "source": "the authors' notebook run"})
-    grid = np.geomspace(3, 300, 50)
-    check(detection_by_size(pooled, lesions, (grid, grid / (grid + 20)), references))
+    curve = fit_detection_curve(lesions["volume_mm3"], lesions["detected"], min_lesions=2)
+    check(detection_by_size(pooled, lesions, curve, references))
     image = rng.uniform(size=(30, 30, 40))
     reference = np.zeros(image.shape, bool)
     reference[12:16, 12:16, 10:13] = True

@@ -7,6 +7,9 @@ model_lesions          the reference lesions of one model's test chunks with the
 rates                  pooled detection rate per group (volume bin, chunk) with its 95 % Wilson interval
 paper_rates            the paper's rates per volume bin: its text and the authors' notebook run
 false_positives        predicted lesions on no reference lesion, per chunk
+show_rates_by_size     Fig 7: rates per volume bin with intervals, the paper's two sources beside
+show_chunks            Fig 8: volume histograms per chunk (own y scales) and the rate per chunk
+show_truth             detection against true volume, reference volume and position along the cord
 true_lesions           every TRUE lesion of the synthetic test chunks with its true volume, position along the
                        cord, and whether the model detects it (through its reference lesion)
 verdict                what the paper found and whether these data agree, as text
@@ -21,8 +24,10 @@ reference lesion adds nothing; rates are pooled counts per bin, not means of per
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from sclesion.core.nifti import load_nifti, read_data, voxel_sizes
 from sclesion.data import paper as paper_tables
@@ -192,6 +197,49 @@ def curves(truth: pd.DataFrame, table: pd.DataFrame) -> dict[str, DetectionCurve
     """
     return {"true volume": fit_detection_curve(truth["true_volume_mm3"], truth["detected"]),
             "reference volume": fit_detection_curve(table["volume_mm3"].astype(float), table["detected"])}
+
+
+def show_rates_by_size(by_bin: pd.DataFrame) -> Figure:
+    """Fig 7: our pooled rate per volume bin (95 % Wilson interval, n per bin) with the paper's two sources."""
+    from sclesion.figures.results import detection_by_size
+
+    return detection_by_size(by_bin, references=paper_rates(), label="this book")
+
+
+def show_chunks(table: pd.DataFrame, by_chunk: pd.DataFrame) -> Figure:
+    """Fig 8: reference lesion volumes per chunk (own y scales) above the pooled detection rate per chunk."""
+    from sclesion.figures.results import detection_by_chunk
+
+    return detection_by_chunk(table.assign(volume_mm3=table["volume_mm3"].astype(float)), by_chunk, by="chunk",
+                              x="chunk")
+
+
+def show_truth(truth: pd.DataFrame, table: pd.DataFrame, fitted: dict[str, DetectionCurve]) -> Figure:
+    """Detection against the true volume and the reference volume (each with its logistic fit), and against the
+    position along the cord (distance from its cranial end, mm)."""
+    from sclesion.figures.distributions import DETECTED_COLOUR, MISSED_COLOUR, STYLE, new_figure
+    from sclesion.figures.results import detection_vs_volume
+    from sclesion.figures.slices import TEXT_WIDTH_IN
+
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure((TEXT_WIDTH_IN, 3.0))
+        axes = fig.subplots(1, 3)
+        detection_vs_volume(truth, fitted["true volume"], volume="true_volume_mm3", ax=axes[0],
+                            title="True lesions (synthetic truth)")
+        detection_vs_volume(table.assign(volume_mm3=table["volume_mm3"].astype(float)), fitted["reference volume"],
+                            xlabel="Reference lesion volume (mm³)", ax=axes[1], title="Reference lesions")
+        rng = np.random.default_rng(0)
+        found = truth["detected"].to_numpy(bool)
+        axes[2].scatter(truth["position_mm"], found + rng.uniform(-0.06, 0.06, len(truth)), s=10, alpha=0.6,
+                        c=np.where(found, DETECTED_COLOUR, MISSED_COLOUR), linewidths=0)
+        axes[2].set_xlabel("Position along the cord (mm from its top)")
+        axes[2].set_ylabel("Detected (0 / 1)")
+        axes[2].set_yticks([0, 1])
+        axes[2].set_title("True lesions by position")
+        for ax in axes[:2]:
+            ax.legend().set_visible(False)
+        fig.tight_layout()
+    return fig
 
 
 def verdict(by_bin: pd.DataFrame, by_chunk: pd.DataFrame, fitted: dict[str, DetectionCurve], truth: pd.DataFrame,

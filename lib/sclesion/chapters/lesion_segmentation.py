@@ -10,8 +10,8 @@ wilcoxon_2d_vs_3d      per dataset variant: one-sided Wilcoxon, 2D greater than 
 paper_pairs            the pairs the paper reports as significant beside our adjusted p-values
 empty_sessions         the empty-mask rule: n and medians with and without lesion-free sessions
 full_si_comparison     3d_fullres against the full S-I model on the same test images (paired Wilcoxon)
-figure_brackets        Dunn/Holm pairs named as the raincloud's groups (``<dataset> | <2D or 3D>``)
-pair_matrix            the Dunn/Holm p-values as a lower-triangular model x model matrix
+show_figure            Fig 6: rainclouds of lesion Dice and F1 per variant, 2D and 3D side by side
+show_pairs             the Dunn/Holm p-values of every pair as a lower-triangular matrix, stars on significant cells
 show_counts            reference against predicted lesion count per session, one panel per model
 verdict                what the paper found and whether these data agree, as text
 =====================  ==============================================================================
@@ -273,36 +273,51 @@ def full_si_comparison(
     return pd.concat(parts, ignore_index=True)[columns]
 
 
-def figure_brackets(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Dunn/Holm pairs (groups named by model) renamed to the raincloud's ``"<dataset> | <2D or 3D>"`` groups."""
-    def group(model: str) -> str:
-        dataset, configuration = model.rsplit(" ", 1)
-        return f"{dataset} | {'2D' if configuration == '2d' else '3D'}"
+def show_figure(scores: pd.DataFrame, pairs: dict[str, pd.DataFrame]) -> Figure:
+    """Fig 6: rainclouds of lesion Dice (top) and lesion-wise F1 (bottom) per dataset variant, 2D and 3D side by side.
 
-    return pairs.assign(group1=pairs["group1"].map(group), group2=pairs["group2"].map(group))
+    Brackets mark the 2D-3D pair of a variant where Dunn's test (Holm-adjusted over all 28 pairs) is significant;
+    every pair is in :func:`show_pairs`.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        :func:`session_scores`.
+    pairs : dict
+        Metric -> :func:`statistics`' Dunn/Holm table.
+    """
+    from sclesion.figures.results import raincloud_panels
+
+    rows = []
+    for metric, table in pairs.items():
+        for pair in table.itertuples(index=False):
+            first, second = pair.group1.rsplit(" ", 1), pair.group2.rsplit(" ", 1)
+            if first[0] == second[0]:  # the same variant: 2D against 3D
+                rows.append({"metric": metric, "dataset": first[0], "group1": _kernel(first[1]),
+                             "group2": _kernel(second[1]), "p": pair.p, "stars": pair.stars})
+    brackets = pd.DataFrame(rows, columns=["metric", "dataset", "group1", "group2", "p", "stars"])
+    return raincloud_panels(scores, {"Dice": "Lesion Dice", "F1ScoreL": "Lesion-wise F1"}, x="dataset", hue="kernel",
+                            order=list(dict.fromkeys(scores["dataset"])), hue_order=["2D", "3D"],
+                            brackets=brackets if len(brackets) else None, xlabel="Dataset variant")
 
 
-def pair_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The Dunn/Holm adjusted p-values as a model x model matrix, lower triangle filled (row after column)."""
-    order = list(dict.fromkeys(list(pairs["group1"]) + list(pairs["group2"])))
-    matrix = pd.DataFrame(np.nan, index=order, columns=order)
-    for row in pairs.itertuples(index=False):
-        first, second = sorted((row.group1, row.group2), key=order.index)
-        matrix.loc[second, first] = row.p
-    return matrix.iloc[1:, :-1]
+def _kernel(configuration: str) -> str:
+    return "2D" if configuration == "2d" else "3D"
 
 
 def show_counts(scores: pd.DataFrame) -> Figure:
-    """Reference against predicted lesion count, one point per session and fold, one panel per model.
+    """Reference against predicted lesion count, one point per session and fold, one panel per model."""
+    from sclesion.figures.results import lesion_count_scatter
 
-    Points at the same counts are drawn once with a size that grows with their number; the grey line is
-    ``predicted = reference``.
-    """
-    from sclesion.figures.distributions import count_scatter
+    return lesion_count_scatter(scores, model="model", reference="RefLesionsCount", predicted="PredLesionsCount",
+                                order=models_present(scores), hue="kernel")
 
-    return count_scatter(scores, x="RefLesionsCount", y="PredLesionsCount", panel="model",
-                         order=models_present(scores), xlabel="reference lesions per session",
-                         ylabel="predicted lesions per session")
+
+def show_pairs(pairs: pd.DataFrame, metric: str) -> Figure:
+    """The Dunn/Holm adjusted p-values of every pair of models as a lower-triangular matrix, stars on significant cells."""
+    from sclesion.figures.results import pvalue_matrix
+
+    return pvalue_matrix(pairs, title=f"{metric}: Dunn's test, Holm-adjusted p")
 
 
 def verdict(scores: pd.DataFrame, summary: pd.DataFrame, tests: dict, synthetic: bool) -> str:

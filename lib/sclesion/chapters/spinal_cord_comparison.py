@@ -215,7 +215,7 @@ def show_figure(scores: pd.DataFrame, pairs: dict[str, pd.DataFrame]) -> Figure:
     for metric, table in pairs.items():
         brackets.append(_bracket_rows(table, scores, metric))
     brackets = pd.concat(brackets, ignore_index=True) if brackets else None
-    return raincloud_panels(scores, {"Dice": "cord Dice", "RVE": "cord relative volume error (%)"}, x="chunk_name",
+    return raincloud_panels(scores, {"Dice": "Cord Dice", "RVE": "Cord relative volume error (%)"}, x="chunk_name",
                             hue="method", order=sorted(scores["chunk_name"].unique()),
                             hue_order=list(dict.fromkeys(scores["method"])), brackets=brackets,
                             xlabel="chunk (spinal region)")
@@ -252,12 +252,8 @@ def verdict(scores: pd.DataFrame, kruskal: pd.DataFrame, synthetic: bool) -> str
 
 
 def _bracket_rows(pairs: pd.DataFrame, scores: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Dunn/Holm pairs per chunk named as the raincloud's groups (``"<chunk name> | <method>"``), with the metric."""
+    """Dunn/Holm pairs of one metric per chunk, in the raincloud's terms: ``metric``, ``chunk_name``, the pair."""
     names = dict(zip(scores["chunk"], scores["chunk_name"]))
-    return pd.DataFrame({
-        "metric": metric,
-        "group1": [f"{names[c]} | {g}" for c, g in zip(pairs["chunk"], pairs["group1"])],
-        "group2": [f"{names[c]} | {g}" for c, g in zip(pairs["chunk"], pairs["group2"])],
-        "p": pairs["p"].to_numpy(), "stars": pairs["stars"].to_numpy(),
-    })
-
+    return pd.DataFrame({"metric": metric, "chunk_name": [names[c] for c in pairs["chunk"]],
+                         "group1": pairs["group1"].to_numpy(), "group2": pairs["group2"].to_numpy(),
+                         "p": pairs["p"].to_numpy(), "stars": pairs["stars"].to_numpy()})

@@ -184,7 +184,7 @@ def site_predictions(
         height = fig.get_size_inches()[1]
         fig.subplots_adjust(left=0.07, right=0.995, top=1 - 0.4 / height, bottom=0.35 / height)
         for axial, sagittal, name in titles:  # one title over each (axial, sagittal) cell
-            box_axial, box_sagittal = axial.get_position(), sagittal.get_position()
+            box_axial = axial.get_position()
             top = max(box_axial.y1, _drawn_top(sagittal))
             title = textwrap.fill(name, 28, break_on_hyphens=False)  # a stand-in keeps "stand-in" whole
             fig.text(box_axial.x0, top + 0.04 / height, title, fontsize=9, ha="left", va="bottom")
