@@ -231,7 +231,7 @@ def show_truth(truth: pd.DataFrame, table: pd.DataFrame, fitted: dict[str, Detec
         rng = np.random.default_rng(0)
         found = truth["detected"].to_numpy(bool)
         axes[2].scatter(truth["position_mm"], found + rng.uniform(-0.06, 0.06, len(truth)), s=10, alpha=0.6,
-                        c=np.where(found, DETECTED_COLOUR, MISSED_COLOUR), linewidths=0)
+                        c=[DETECTED_COLOUR if f else MISSED_COLOUR for f in found], linewidths=0)
         axes[2].set_xlabel("Position along the cord (mm from its top)")
         axes[2].set_ylabel("Detected (0 / 1)")
         axes[2].set_yticks([0, 1])
