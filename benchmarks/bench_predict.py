@@ -18,7 +18,8 @@ The whole test set is predicted in one call per tool, in this run, one after the
   -chk checkpoint_final.pth -step_size 0.5 --disable_tta -device cpu -npp 1 -nps 1`` (the same model folder
   and inference settings; one preprocessing and one export worker).
 
-Both get the same thread limits. Reported per model: wall seconds per chunk of each, the ratio ours / nnU-Net
+Both get the same thread limits and ``OMP_WAIT_POLICY=PASSIVE`` (the ``sclesion`` command's default; this
+process sets it for itself, before torch loads, unless it is set). Reported per model: wall seconds per chunk of each, the ratio ours / nnU-Net
 (commands against each other) and whether the label maps of both tools agree voxel by voxel on every chunk.
 """
 
@@ -37,7 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shared import ROOT, default_model, measure, test_cases, trained_model
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP, as the sclesion command does
+
+from shared import ROOT, default_model, measure, test_cases, trained_model  # noqa: E402
 
 
 def default_models() -> list[Path]:
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         import nnunetv2.inference.predict_from_raw_data  # noqa: F401
 
     limits = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-              "nnUNet_def_n_proc": "1", "nnUNet_n_proc_DA": "1"}
+              "nnUNet_def_n_proc": "1", "nnUNet_n_proc_DA": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     rows = []
     for model_dir in [m.resolve() for m in (args.model or default_models())]:
         folds = available_folds(model_dir)

@@ -13,9 +13,10 @@ Each chunk is segmented by each tool in its own command, one after the other, in
 * nnU-Net: ``nnUNetv2_predict`` with the same folds, tile step 0.5, Gaussian weighting, no mirroring
   (``--disable_tta``), ``checkpoint_final.pth``, one preprocessing and one export worker.
 
-Both get the same thread limits. Reported per chunk: wall seconds of the whole command (start-up and imports
-included, as a user waits for it) and the peak resident memory of its process tree (the sum over the process
-and its workers, sampled every 20 ms), with the ratio ours / nnU-Net. The QC page is timed separately (it is
+Both get the same thread limits and ``OMP_WAIT_POLICY=PASSIVE`` (the ``sclesion`` command's default). Reported
+per chunk: wall seconds of the whole command (start-up and imports included, as a user waits for it) and the
+peak resident memory of its process tree (the sum over the process and its workers, sampled every 20 ms), with
+the ratio ours / nnU-Net. The QC page is timed separately (it is
 extra work nnU-Net does not do). Labels of both tools are compared voxel by voxel.
 """
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     folds = available_folds(model_dir)
     chunks = test_chunks(model_dir)
     limits = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-              "nnUNet_def_n_proc": "1", "nnUNet_n_proc_DA": "1"}
+              "nnUNet_def_n_proc": "1", "nnUNet_n_proc_DA": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     print(f"model {model_dir} (folds {folds}); {len(chunks)} chunks; {args.threads} threads each; CPU")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
