@@ -18,9 +18,11 @@ The whole test set is predicted in one call per tool, in this run, one after the
   -chk checkpoint_final.pth -step_size 0.5 --disable_tta -device cpu -npp 1 -nps 1`` (the same model folder
   and inference settings; one preprocessing and one export worker).
 
-Both get the same thread limits and ``OMP_WAIT_POLICY=PASSIVE`` (the ``sclesion`` command's default; this
-process sets it for itself, before torch loads, unless it is set). Reported per model: wall seconds per chunk of each, the ratio ours / nnU-Net
-(commands against each other) and whether the label maps of both tools agree voxel by voxel on every chunk.
+Both get the same thread limits (``nnUNet_def_n_proc`` too: nnU-Net, and we as nnU-Net, cap the sliding
+window's torch threads at it) and ``OMP_WAIT_POLICY=PASSIVE`` (the ``sclesion`` command's default; this
+process sets it for itself, before torch loads, unless it is set). Reported per model: wall seconds per chunk
+of each, the ratio ours / nnU-Net (commands against each other) and whether the label maps of both tools agree
+voxel by voxel on every chunk.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         import nnunetv2.inference.predict_from_raw_data  # noqa: F401
 
     limits = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-              "nnUNet_def_n_proc": "1", "nnUNet_n_proc_DA": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+              "nnUNet_def_n_proc": str(args.threads), "nnUNet_n_proc_DA": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     rows = []
     for model_dir in [m.resolve() for m in (args.model or default_models())]:
         folds = available_folds(model_dir)
