@@ -13,9 +13,10 @@ Each chunk is segmented by each tool in its own command, one after the other, in
 * nnU-Net: ``nnUNetv2_predict`` with the same folds, tile step 0.5, Gaussian weighting, no mirroring
   (``--disable_tta``), ``checkpoint_final.pth``, one preprocessing and one export worker.
 
-Both get the same thread limits. Reported per chunk: wall seconds of the whole command (start-up and imports
-included, as a user waits for it) and the peak resident memory of its process tree (the sum over the process
-and its workers, sampled every 20 ms), with the ratio ours / nnU-Net. The QC page is timed separately (it is
+Both get the same thread limits and ``OMP_WAIT_POLICY=PASSIVE`` (the ``sclesion`` command's default). Reported
+per chunk: wall seconds of the whole command (start-up and imports included, as a user waits for it) and the
+peak resident memory of its process tree (the sum over the process and its workers, sampled every 20 ms), with
+the ratio ours / nnU-Net. The QC page is timed separately (it is
 extra work nnU-Net does not do). Labels of both tools are compared voxel by voxel.
 """
 
@@ -24,72 +25,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
-
-
-def measure(command: list[str], env: dict[str, str], timeout: float = 1800) -> tuple[float, float]:
-    """Run a command; return (wall seconds, peak resident memory of its process tree in MB)."""
-    import psutil
-
-    start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    root, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        if time.perf_counter() - start > timeout:
-            process.kill()
-            raise TimeoutError(f"{command[0]} ran over {timeout} s")
-        time.sleep(0.02)
-    seconds = time.perf_counter() - start
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:3])} failed:\n{process.stderr.read().decode()[-2000:]}")
-    return seconds, peak / 2**20
-
-
-def default_model() -> Path:
-    """The demo 2d chunks-native model if trained, else the smoke one (trained now if missing)."""
-    from sclesion.core.profile import Profile
-    from sclesion.nnunet.runner import grid_jobs
-
-    for profile in ("demo", "smoke"):
-        settings = Profile.load(profile).nnunet
-        work = ROOT / "_data" / profile / "work"
-        job = [j for j in grid_jobs(settings, work, ["chunks_native"]) if j.configuration == "2d"][0]
-        if job.done:
-            return job.model_dir
-    from sclesion.chapters.segmenting_your_own_scans import demo_model
-    from sclesion.data.split import ensure_split
-    from sclesion.data.synthetic import generate_cohort
-
-    print("training the smoke profile's 2d chunks-native model first (a few minutes)", flush=True)
-    bids = generate_cohort("smoke", ROOT / "_data" / "smoke" / "bids", progress=False).root
-    split, _ = ensure_split(bids, ROOT / "data_manifest" / "splits" / "smoke.tsv", None)
-    return demo_model(settings, bids, work, split)
-
-
-def test_chunks(model_dir: Path) -> list[Path]:
-    """The converted chunks of the first TUM-like test session of the model's dataset, in chunk order."""
-    from sclesion.nnunet.convert import read_cases
-
-    raw = model_dir.parents[2] / "raw" / model_dir.parent.name
-    cases = read_cases(raw)
-    tum = cases[cases["subset"] == "imagesTs_TUM"].sort_values(["participant_id", "session", "chunk"])
-    first = tum.iloc[0]
-    session = tum[(tum["participant_id"] == first["participant_id"]) & (tum["session"] == first["session"])]
-    return [raw / subset / f"{case}_0000.nii.gz" for subset, case in zip(session["subset"], session["case_id"])]
+from shared import ROOT, default_model, measure, test_chunks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     folds = available_folds(model_dir)
     chunks = test_chunks(model_dir)
     limits = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-              "nnUNet_def_n_proc": "1", "nnUNet_n_proc_DA": "1"}
+              "nnUNet_def_n_proc": "1", "nnUNet_n_proc_DA": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     print(f"model {model_dir} (folds {folds}); {len(chunks)} chunks; {args.threads} threads each; CPU")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

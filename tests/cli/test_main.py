@@ -40,3 +40,12 @@ def test_input_errors_become_one_line_and_exit_status_2(capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2
     assert len(err) == 1 and "nope.yml" in err[0] and "no such profile" in err[0]
+
+
+def test_idle_openmp_threads_sleep_unless_the_user_says_otherwise(monkeypatch, capsys):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert cli.main(["--version"]) == 0
+    assert cli.os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert cli.main(["--version"]) == 0
+    assert cli.os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -258,9 +258,38 @@ def predict_array(model: Model, data: np.ndarray, zooms: np.ndarray) -> np.ndarr
     if model.reversed_axes:
         array, spacing = array.transpose(2, 1, 0), spacing[::-1]
     with contextlib.redirect_stdout(io.StringIO()):
-        labels = model.predictor.predict_single_npy_array(np.ascontiguousarray(array)[None], {"spacing": spacing})
+        labels = _predict_nnunet_array(model, np.ascontiguousarray(array)[None], spacing)
     labels = np.asarray(labels, dtype=np.uint8)
     return labels.transpose(2, 1, 0) if model.reversed_axes else labels
+
+
+def _predict_nnunet_array(model: Model, array: np.ndarray, spacing: list[float]) -> np.ndarray:
+    """nnU-Net's ``predict_single_npy_array`` for ``array`` (shape ``(1, *spatial)``, nnU-Net's axis order), step
+    by step: its preprocessing, its logits (the network keeps the weights of a single fold instead of reloading
+    them for each image), its conversion back to the input's shape and labels (with our torch thread count
+    instead of ``nnUNet_def_n_proc``, 8 by default, which oversubscribes small machines)."""
+    import torch
+    from nnunetv2.configuration import default_num_processes
+    from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
+
+    predictor = model.predictor
+    properties = {"spacing": spacing}
+    preprocessor = predictor.configuration_manager.preprocessor_class(verbose=False)
+    data, _ = preprocessor.run_case_npy(array, None, properties, predictor.plans_manager,
+                                        predictor.configuration_manager, predictor.dataset_json)
+    data = torch.from_numpy(data)
+    if len(predictor.list_of_parameters) == 1:  # load_model left these weights in the network
+        threads = torch.get_num_threads()
+        torch.set_num_threads(min(default_num_processes, threads))  # as nnU-Net: 2d logits depend on it
+        try:
+            logits = predictor.predict_sliding_window_return_logits(data).to("cpu")
+        finally:
+            torch.set_num_threads(threads)
+    else:
+        logits = predictor.predict_logits_from_preprocessed_data(data).cpu()
+    return convert_predicted_logits_to_segmentation_with_correct_shape(
+        logits, predictor.plans_manager, predictor.configuration_manager, predictor.label_manager, properties,
+        num_threads_torch=torch.get_num_threads())
 
 
 def predict_image(model: Model, image: str | Path) -> nib.Nifti1Image:

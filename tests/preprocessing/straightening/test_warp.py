@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from sclesion.core.errors import InputError
-from sclesion.preprocessing.straightening.warp import (apply_warp, field_image, field_positions, grid_positions,
-                                                       sample, warp_labels_back)
+from sclesion.preprocessing.straightening.warp import (apply_warp, field_image, field_positions,
+                                                       grid_positions, interpolate, near_region, sample,
+                                                       voxel_coordinates, warp_labels_back)
 
 
 def _rpi(shape, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0)) -> np.ndarray:
@@ -140,3 +141,46 @@ def test_warp_labels_back_checks_the_native_grid():
     with pytest.raises(InputError, match="not defined on the reference grid"):
         warp_labels_back(labels, _constant_field((3, 3, 3), affine, [0, 0, 0]),
                          nib.Nifti1Image(np.zeros((5, 3, 3), np.float32), _rpi((5, 3, 3))))
+
+
+def _regions(shape, rng):
+    """Binary regions that challenge the spline's reach: one voxel, a thin line, a slab on the border, blobs."""
+    one = np.zeros(shape, bool)
+    one[shape[0] // 2, shape[1] // 2, shape[2] // 2] = True
+    line = np.zeros(shape, bool)
+    line[5, 7, :] = True
+    slab = np.zeros(shape, bool)
+    slab[:, :3, :] = True
+    blobs = rng.random(shape) > 0.97
+    return [one, line, slab, blobs, ~slab]
+
+
+def test_the_cubic_spline_of_a_region_stays_below_half_beyond_its_reach():
+    rng = np.random.default_rng(0)
+    shape = (24, 20, 16)
+    coords = rng.uniform(0, 1, (3, 20000)).astype(np.float32) * (np.array(shape, np.float32)[:, None] - 1)
+    for region in _regions(shape, rng):
+        values = interpolate(region, coords, 3)
+        near = near_region(region, coords)
+        assert np.all(np.abs(values[~near]) <= 0.12)
+        assert not np.any(values[~near] > 0.5)
+        np.testing.assert_array_equal(interpolate(region, coords, 3, only=near), values[near])
+
+
+def test_warp_labels_back_is_the_full_interpolation_thresholded():
+    rng = np.random.default_rng(1)
+    shape = (24, 20, 16)
+    affine = _rpi(shape, spacing=(0.9, 0.9, 3.5))
+    displacement = rng.normal(0, 0.6, shape + (3,)).astype(np.float32) + np.float32(0.3)
+    field = field_image(displacement, affine)
+    native = nib.Nifti1Image(np.zeros(shape, np.float32), affine)
+    regions = _regions(shape, rng)
+    for cord, lesion in zip(regions, regions[1:] + regions[:1]):
+        labels = cord.astype(np.uint8)
+        labels[lesion & cord] = 2
+        out = np.asarray(warp_labels_back(nib.Nifti1Image(labels, affine), field, native).dataobj)
+        inside, coords = voxel_coordinates(field_positions(field), affine, shape)
+        expected = np.zeros(shape, np.uint8)
+        for value, region in ((1, labels >= 1), (2, labels == 2)):
+            expected.reshape(-1)[inside[interpolate(region, coords, 3) > 0.5]] = value
+        np.testing.assert_array_equal(out, expected)

@@ -124,7 +124,7 @@ def voxel_coordinates(
     return np.concatenate(found) if found else np.zeros(0, dtype=int), np.clip(coords, 0, upper)
 
 
-def interpolate(volume: np.ndarray, coords: np.ndarray, order: int) -> np.ndarray:
+def interpolate(volume: np.ndarray, coords: np.ndarray, order: int, only: np.ndarray | None = None) -> np.ndarray:
     """Interpolate a volume at voxel coordinates inside it (from :func:`voxel_coordinates`).
 
     Parameters
@@ -135,10 +135,13 @@ def interpolate(volume: np.ndarray, coords: np.ndarray, order: int) -> np.ndarra
         Voxel coordinates within ``[0, size - 1]`` on each axis.
     order : int
         Spline order: 0 nearest, 1 linear, 3 cubic.
+    only : ndarray of bool, shape (n,), optional
+        Interpolate at these coordinates only; the values are those of the full call (same crop, same
+        prefilter).
 
     Returns
     -------
-    ndarray, shape (n,), float32
+    ndarray, shape (n,) or (number of ``only``,), float32
     """
     if coords.shape[1] == 0:
         return np.zeros(0, dtype=np.float32)
@@ -148,7 +151,7 @@ def interpolate(volume: np.ndarray, coords: np.ndarray, order: int) -> np.ndarra
     low = np.maximum(np.floor(coords.min(axis=1)).astype(int) - margin, 0)
     high = np.minimum(np.ceil(coords.max(axis=1)).astype(int) + margin + 1, volume.shape)
     crop = np.asarray(volume[low[0] : high[0], low[1] : high[1], low[2] : high[2]], dtype=np.float32)
-    local = coords - low[:, None].astype(np.float32)
+    local = (coords if only is None else coords[:, only]) - low[:, None].astype(np.float32)
     return ndimage.map_coordinates(crop, local, order=order, mode="nearest", prefilter=order > 1)
 
 
@@ -232,6 +235,25 @@ def _check_field_grid(field: nib.Nifti1Image, reference: nib.Nifti1Image) -> Non
                          "space the field warps into", err.path) from None
 
 
+#: Distance (voxels, along any axis) from a binary region's bounding box beyond which its cubic spline stays
+#: below 0.5. The spline coefficients of a 0/1 volume are the volume filtered by h(n) = sqrt(3) (-0.268)^|n|
+#: on each axis, so a coefficient d voxels (along one axis) from the box is at most
+#: 2.37 * 0.268^d * 3.0^2 = 21.3 * 0.268^d; the spline at a point is a convex combination of the
+#: coefficients within 2 voxels of it: 6 voxels from the box, |value| <= 21.3 * 0.268^4 = 0.11.
+SPLINE_REACH = 6
+
+
+def near_region(region: np.ndarray, coords: np.ndarray, reach: int = SPLINE_REACH) -> np.ndarray:
+    """Which coordinates (shape (3, n), voxels of ``region``'s grid) lie within ``reach`` voxels of the
+    bounding box of a non-empty binary region on every axis: elsewhere its cubic spline is below 0.5
+    (:data:`SPLINE_REACH`), so warping the region needs no interpolation there."""
+    box = np.nonzero(region)
+    near = np.ones(coords.shape[1], dtype=bool)
+    for axis in range(3):
+        near &= (coords[axis] >= box[axis].min() - reach) & (coords[axis] <= box[axis].max() + reach)
+    return near
+
+
 def warp_labels_back(
     label_map_straight: nib.Nifti1Image, inverse_field: nib.Nifti1Image, native_reference: nib.Nifti1Image
 ) -> nib.Nifti1Image:
@@ -262,8 +284,11 @@ def warp_labels_back(
     del positions
     out = np.zeros(native_reference.shape[:3], dtype=np.uint8)
     for value, region in ((1, labels >= 1), (2, labels == 2)):
-        warped = interpolate(region, coords, ORDERS["spline"]) > REGION_THRESHOLD
-        out.reshape(-1)[inside[warped]] = value
+        if not region.any():  # the spline of an empty region is 0 everywhere
+            continue
+        near = near_region(region, coords)
+        warped = interpolate(region, coords, ORDERS["spline"], only=near) > REGION_THRESHOLD
+        out.reshape(-1)[inside[near][warped]] = value
     result = nib.Nifti1Image(out, native_reference.affine)
     result.header.set_xyzt_units("mm", "sec")
     return result
