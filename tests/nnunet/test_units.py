@@ -20,7 +20,8 @@ from sclesion.nnunet.plans import (
 )
 from sclesion.data.paper import table_a1 as paper_table_a1
 from sclesion.nnunet.settings import DEFAULT_PLANS, NnunetSettings, SlurmSettings, settings_from_profile
-from sclesion.nnunet.trainer import RECORD_NAME, PolyLR, Schedule, read_schedule, write_record
+from sclesion.nnunet.trainer import (RECORD_NAME, LesionOversampledCases, PolyLR, Schedule, read_schedule,
+                                     write_record)
 from sclesion.nnunet.jobs import TrainJob, ensure_splits, subject_folds
 from sclesion.core.profile import Profile, profile_path
 from sclesion.core.yamlfile import read_mapping
@@ -101,6 +102,7 @@ def _profile(**changes):
     ({"nnunet_grid": {"chunks_native": ["3d_lowres"]}}, r"unknown configuration\(s\) \['3d_lowres'\]"),
     ({"nnunet_grid": {"chunks_native": "2d"}}, r"chunks_native must list its configurations.*got '2d'"),
     ({"nnunet_base_features": None}, "is a small network"),
+    ({"nnunet_lesion_oversample": 1.5}, r"nnunet_lesion_oversample must lie in \[0, 1\]"),
 ])
 def test_bad_profiles_are_refused_with_one_clear_error(changes, message):
     with pytest.raises(InputError, match=message):
@@ -180,6 +182,40 @@ def test_poly_lr_decays_every_parameter_group():
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0012589, abs=1e-7)
     schedule.step(10)
     assert optimizer.param_groups[0]["lr"] == 0.0
+
+
+class _Cases:
+    """Stand-in for nnU-Net's dataset: case -> class_locations of the cord region (1, 2) and lesion region 2."""
+
+    def __init__(self):
+        cord = np.array([[0, 1, 1, 1]])
+        self.locations = {"a": {(1, 2): cord, 2: np.zeros((0, 4))}, "b": {(1, 2): cord, 2: np.array([[0, 2, 3, 4]])},
+                          "c": {(1, 2): cord, 2: np.zeros((0, 4))}}
+
+    def keys(self):
+        return self.locations.keys()
+
+    def __len__(self):
+        return len(self.locations)
+
+    def load_case(self, key):
+        return key, None, {"class_locations": self.locations[key], "spacing": [1, 1, 1]}
+
+
+def test_lesion_oversampling_draws_lesion_cases_centred_on_their_lesions():
+    cases = _Cases()
+    never = LesionOversampledCases(cases, 2, 0.0)
+    assert never.lesion_cases == ["b"] and list(never.keys()) == ["a", "b", "c"] and len(never) == 3
+    assert [never.load_case(k)[0] for k in "abc"] == ["a", "b", "c"]  # share 0: nnU-Net's draws unchanged
+    always = LesionOversampledCases(cases, 2, 1.0)
+    data, _, properties = always.load_case("a")
+    assert data == "b" and list(properties["class_locations"]) == [2]  # only the lesion region left to centre on
+    assert properties["spacing"] == [1, 1, 1] and list(cases.locations["b"]) == [(1, 2), 2]  # the case is unchanged
+    np.random.seed(0)
+    half = LesionOversampledCases(cases, 2, 0.5)
+    drawn = [half.load_case("a")[0] for _ in range(2000)]
+    assert 0.45 < drawn.count("b") / len(drawn) < 0.55
+    assert LesionOversampledCases(cases, 3, 1.0).load_case("c")[0] == "c"  # no such region
 
 
 # --- plans -------------------------------------------------------------------------------------------------
