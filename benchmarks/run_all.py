@@ -4,7 +4,9 @@ Usage: ``python benchmarks/run_all.py [NAME ...]`` (e.g. ``metrics`` runs only `
 Each benchmark prints its own table of our figures beside the reference tool's, with ratios:
 ``bench_metrics`` (MetricsReloaded's definitions), ``bench_stitching`` (TPTBox, from ``.venv-bench``),
 ``bench_straightening``, ``bench_synthetic``, ``bench_segment`` (``sclesion segment`` against nnU-Net's
-``nnUNetv2_predict`` with the same model folder). ``make bench`` installs the reference tools first.
+``nnUNetv2_predict`` with the same model folder), ``bench_training`` (seconds per training iteration, split
+into data loading, augmentation and forward/backward, beside nnU-Net's default trainer with the same plans;
+needs the demo datasets planned). ``make bench`` installs the reference tools first.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def test_paper_profile_gives_the_papers_settings():
     assert settings.folds == (0, 1, 2) and settings.n_folds == 3
     assert (settings.trainer, settings.epochs, settings.iterations_per_epoch, settings.val_iterations_per_epoch) == (
         BASE, 1000, 250, 50)
-    assert (settings.oversample_foreground, settings.learning_rate) == (0.33, 0.01)
+    assert (settings.oversample_foreground, settings.learning_rate, settings.lesion_oversample) == (0.33, 0.01, 0.0)
     assert settings.plans == DEFAULT_PLANS and settings.small_network is None
     assert (settings.device, settings.executor, settings.validate) == ("cuda", "slurm", True)
     assert settings.slurm == SlurmSettings(partition="gpu", gpus=1, cpus=16, mem_gb=64, time_min=2880)
