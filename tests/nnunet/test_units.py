@@ -103,6 +103,8 @@ def _profile(**changes):
     ({"nnunet_grid": {"chunks_native": "2d"}}, r"chunks_native must list its configurations.*got '2d'"),
     ({"nnunet_base_features": None}, "is a small network"),
     ({"nnunet_lesion_oversample": 1.5}, r"nnunet_lesion_oversample must lie in \[0, 1\]"),
+    ({"nnunet_lesion_oversample": {"3d_fullres": -0.1}}, r"nnunet_lesion_oversample must lie in \[0, 1\]"),
+    ({"nnunet_lesion_oversample": {"3d": 0.5}}, r"nnunet_lesion_oversample: unknown configuration"),
 ])
 def test_bad_profiles_are_refused_with_one_clear_error(changes, message):
     with pytest.raises(InputError, match=message):
@@ -162,6 +164,14 @@ def test_train_job_saves_under_nnunets_trainer_name_and_records_its_schedule(tmp
     assert read_schedule(job.fold_dir) == job.schedule and job.done
     longer = TrainJob.from_settings(replace(settings, epochs=2), tmp_path, "901", "2d", 0)
     assert longer.model_dir == job.model_dir and not longer.done  # same folder, other schedule: not this model
+
+
+def test_lesion_oversampling_is_set_per_configuration(tmp_path):
+    settings = settings_from_profile(_profile(nnunet_lesion_oversample={"3d_fullres": 0.8}))
+    assert settings.lesion_share("3d_fullres") == 0.8 and settings.lesion_share("2d") == 0.0
+    assert TrainJob.from_settings(settings, tmp_path, "901", "3d_fullres", 0).schedule.lesion_oversample == 0.8
+    assert TrainJob.from_settings(settings, tmp_path, "901", "2d", 0).schedule.lesion_oversample == 0.0
+    assert settings_from_profile(_profile(nnunet_lesion_oversample=0.5)).lesion_share("2d") == 0.5
 
 
 def test_a_broken_record_reads_as_no_record(tmp_path):

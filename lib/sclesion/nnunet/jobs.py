@@ -76,7 +76,7 @@ class TrainJob:
             iterations_per_epoch=settings.iterations_per_epoch,
             val_iterations_per_epoch=settings.val_iterations_per_epoch,
             oversample_foreground=settings.oversample_foreground, learning_rate=settings.learning_rate,
-            lesion_oversample=settings.lesion_oversample,
+            lesion_oversample=settings.lesion_share(configuration),
             plans=settings.plans,
             device=settings.device, threads=settings.threads, n_proc=settings.n_proc, n_proc_da=settings.n_proc_da,
             validate=settings.validate,
