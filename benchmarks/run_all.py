@@ -5,8 +5,10 @@ Each benchmark prints its own table of our figures beside the reference tool's, 
 ``bench_metrics`` (MetricsReloaded's definitions), ``bench_stitching`` (TPTBox, from ``.venv-bench``),
 ``bench_straightening``, ``bench_synthetic``, ``bench_segment`` (``sclesion segment`` against nnU-Net's
 ``nnUNetv2_predict`` with the same model folder), ``bench_predict`` (seconds per chunk to predict a test set,
-``predict_files`` and ``sclesion predict`` against ``nnUNetv2_predict``). ``make bench`` installs the reference
-tools first. ``shared.py`` holds the helpers of the model benchmarks.
+``predict_files`` and ``sclesion predict`` against ``nnUNetv2_predict``), ``bench_training`` (seconds per training
+iteration, split into data loading, augmentation and forward/backward, beside nnU-Net's default trainer with the
+same plans; needs the demo datasets planned). ``make bench`` installs the reference tools first. ``shared.py``
+holds the helpers of the model benchmarks.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from sclesion.nnunet.plans import (
 )
 from sclesion.data.paper import table_a1 as paper_table_a1
 from sclesion.nnunet.settings import DEFAULT_PLANS, NnunetSettings, SlurmSettings, settings_from_profile
-from sclesion.nnunet.trainer import RECORD_NAME, PolyLR, Schedule, read_schedule, write_record
+from sclesion.nnunet.trainer import (RECORD_NAME, LesionOversampledCases, PolyLR, Schedule, read_schedule,
+                                     write_record)
 from sclesion.nnunet.jobs import TrainJob, ensure_splits, subject_folds
 from sclesion.core.profile import Profile, profile_path
 from sclesion.core.yamlfile import read_mapping
@@ -43,7 +44,7 @@ def test_paper_profile_gives_the_papers_settings():
     assert settings.folds == (0, 1, 2) and settings.n_folds == 3
     assert (settings.trainer, settings.epochs, settings.iterations_per_epoch, settings.val_iterations_per_epoch) == (
         BASE, 1000, 250, 50)
-    assert (settings.oversample_foreground, settings.learning_rate) == (0.33, 0.01)
+    assert (settings.oversample_foreground, settings.learning_rate, settings.lesion_oversample) == (0.33, 0.01, 0.0)
     assert settings.plans == DEFAULT_PLANS and settings.small_network is None
     assert (settings.device, settings.executor, settings.validate) == ("cuda", "slurm", True)
     assert settings.slurm == SlurmSettings(partition="gpu", gpus=1, cpus=16, mem_gb=64, time_min=2880)
@@ -101,6 +102,9 @@ def _profile(**changes):
     ({"nnunet_grid": {"chunks_native": ["3d_lowres"]}}, r"unknown configuration\(s\) \['3d_lowres'\]"),
     ({"nnunet_grid": {"chunks_native": "2d"}}, r"chunks_native must list its configurations.*got '2d'"),
     ({"nnunet_base_features": None}, "is a small network"),
+    ({"nnunet_lesion_oversample": 1.5}, r"nnunet_lesion_oversample must lie in \[0, 1\]"),
+    ({"nnunet_lesion_oversample": {"3d_fullres": -0.1}}, r"nnunet_lesion_oversample must lie in \[0, 1\]"),
+    ({"nnunet_lesion_oversample": {"3d": 0.5}}, r"nnunet_lesion_oversample: unknown configuration"),
 ])
 def test_bad_profiles_are_refused_with_one_clear_error(changes, message):
     with pytest.raises(InputError, match=message):
@@ -162,6 +166,14 @@ def test_train_job_saves_under_nnunets_trainer_name_and_records_its_schedule(tmp
     assert longer.model_dir == job.model_dir and not longer.done  # same folder, other schedule: not this model
 
 
+def test_lesion_oversampling_is_set_per_configuration(tmp_path):
+    settings = settings_from_profile(_profile(nnunet_lesion_oversample={"3d_fullres": 0.8}))
+    assert settings.lesion_share("3d_fullres") == 0.8 and settings.lesion_share("2d") == 0.0
+    assert TrainJob.from_settings(settings, tmp_path, "901", "3d_fullres", 0).schedule.lesion_oversample == 0.8
+    assert TrainJob.from_settings(settings, tmp_path, "901", "2d", 0).schedule.lesion_oversample == 0.0
+    assert settings_from_profile(_profile(nnunet_lesion_oversample=0.5)).lesion_share("2d") == 0.5
+
+
 def test_a_broken_record_reads_as_no_record(tmp_path):
     (tmp_path / RECORD_NAME).write_text("{not json")
     assert read_schedule(tmp_path) is None
@@ -180,6 +192,40 @@ def test_poly_lr_decays_every_parameter_group():
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0012589, abs=1e-7)
     schedule.step(10)
     assert optimizer.param_groups[0]["lr"] == 0.0
+
+
+class _Cases:
+    """Stand-in for nnU-Net's dataset: case -> class_locations of the cord region (1, 2) and lesion region 2."""
+
+    def __init__(self):
+        cord = np.array([[0, 1, 1, 1]])
+        self.locations = {"a": {(1, 2): cord, 2: np.zeros((0, 4))}, "b": {(1, 2): cord, 2: np.array([[0, 2, 3, 4]])},
+                          "c": {(1, 2): cord, 2: np.zeros((0, 4))}}
+
+    def keys(self):
+        return self.locations.keys()
+
+    def __len__(self):
+        return len(self.locations)
+
+    def load_case(self, key):
+        return key, None, {"class_locations": self.locations[key], "spacing": [1, 1, 1]}
+
+
+def test_lesion_oversampling_draws_lesion_cases_centred_on_their_lesions():
+    cases = _Cases()
+    never = LesionOversampledCases(cases, 2, 0.0)
+    assert never.lesion_cases == ["b"] and list(never.keys()) == ["a", "b", "c"] and len(never) == 3
+    assert [never.load_case(k)[0] for k in "abc"] == ["a", "b", "c"]  # share 0: nnU-Net's draws unchanged
+    always = LesionOversampledCases(cases, 2, 1.0)
+    data, _, properties = always.load_case("a")
+    assert data == "b" and list(properties["class_locations"]) == [2]  # only the lesion region left to centre on
+    assert properties["spacing"] == [1, 1, 1] and list(cases.locations["b"]) == [(1, 2), 2]  # the case is unchanged
+    np.random.seed(0)
+    half = LesionOversampledCases(cases, 2, 0.5)
+    drawn = [half.load_case("a")[0] for _ in range(2000)]
+    assert 0.45 < drawn.count("b") / len(drawn) < 0.55
+    assert LesionOversampledCases(cases, 3, 1.0).load_case("c")[0] == "c"  # no such region
 
 
 # --- plans -------------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ class TrainJob:
     val_iterations_per_epoch: int
     oversample_foreground: float
     learning_rate: float
+    lesion_oversample: float
     plans: str
     device: str
     threads: int
@@ -75,6 +76,7 @@ class TrainJob:
             iterations_per_epoch=settings.iterations_per_epoch,
             val_iterations_per_epoch=settings.val_iterations_per_epoch,
             oversample_foreground=settings.oversample_foreground, learning_rate=settings.learning_rate,
+            lesion_oversample=settings.lesion_share(configuration),
             plans=settings.plans,
             device=settings.device, threads=settings.threads, n_proc=settings.n_proc, n_proc_da=settings.n_proc_da,
             validate=settings.validate,
@@ -84,7 +86,7 @@ class TrainJob:
     def schedule(self) -> Schedule:
         """The trainer and schedule of the job (recorded in the fold folder once trained)."""
         return Schedule(self.trainer, self.epochs, self.iterations_per_epoch, self.val_iterations_per_epoch,
-                        self.oversample_foreground, self.learning_rate)
+                        self.oversample_foreground, self.learning_rate, self.lesion_oversample)
 
     @property
     def model_dir(self) -> Path:

@@ -12,6 +12,7 @@ nnunet_iterations_per_epoch        training iterations per epoch                
 nnunet_val_iterations_per_epoch    validation iterations per epoch                                   50
 nnunet_oversample_foreground       share of each batch centred on foreground                         0.33
 nnunet_learning_rate               initial learning rate (polynomial decay)                          0.01
+nnunet_lesion_oversample           share of training draws centred on a lesion (per configuration)   0
 nnunet_plans                       plans to train with: ``nnUNetPlans`` (nnU-Net's) or a small copy  nnUNetPlans
 nnunet_base_features               small copy only: feature maps of the first stage (doubling)      -
 nnunet_max_features                small copy only: largest feature count of a stage                 -
@@ -66,6 +67,7 @@ class NnunetSettings:
     val_iterations_per_epoch: int = 50
     oversample_foreground: float = 0.33
     learning_rate: float = 0.01
+    lesion_oversample: float | dict[str, float] = 0.0
     plans: str = DEFAULT_PLANS
     base_features: int | None = None
     max_features: int | None = None
@@ -88,6 +90,11 @@ class NnunetSettings:
         return {"plans_name": self.plans, "base_features": self.base_features, "max_features": self.max_features,
                 "max_stages": self.max_stages, "batch_size": self.batch_size, "max_patch": self.max_patch}
 
+    def lesion_share(self, configuration: str) -> float:
+        """``nnunet_lesion_oversample`` of one configuration (a number applies to all; a missing one is 0)."""
+        value = self.lesion_oversample
+        return float(value.get(configuration, 0.0)) if isinstance(value, dict) else float(value)
+
     @property
     def configurations(self) -> tuple[str, ...]:
         """Every configuration that appears in the grid, in :data:`CONFIGURATIONS` order."""
@@ -100,6 +107,7 @@ _NUMBER = (int, float)
 KEY_TYPES: dict[str, tuple[type, ...]] = {
     "folds": (list,), "n_folds": (int,), "trainer": (str,), "epochs": (int,), "iterations_per_epoch": (int,),
     "val_iterations_per_epoch": (int,), "oversample_foreground": _NUMBER, "learning_rate": _NUMBER,
+    "lesion_oversample": (*_NUMBER, dict),
     "plans": (str,), "base_features": (int, type(None)), "max_features": (int, type(None)),
     "max_stages": (int, type(None)), "batch_size": (dict, type(None)), "max_patch": (dict, type(None)),
     "device": (str,), "threads": (int,), "n_proc": (int,), "n_proc_da": (int,), "validate": (bool,),
@@ -153,6 +161,13 @@ def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
     if "folds" in simple:
         simple["folds"] = tuple(int(f) for f in simple["folds"])
     settings = NnunetSettings(grid=grid, slurm=slurm, **simple)
+    shares = settings.lesion_oversample
+    shares = shares if isinstance(shares, dict) else {"": shares}
+    if any(c and c not in CONFIGURATIONS for c in shares):
+        raise InputError(f"nnunet_lesion_oversample: unknown configuration(s) in {list(shares)}; choose from "
+                         f"{CONFIGURATIONS}")
+    if any(isinstance(v, bool) or not isinstance(v, _NUMBER) or not 0 <= v <= 1 for v in shares.values()):
+        raise InputError(f"nnunet_lesion_oversample must lie in [0, 1], got {settings.lesion_oversample!r}")
     if any(not 0 <= f < settings.n_folds for f in settings.folds):
         raise InputError(f"nnunet_folds {list(settings.folds)} must lie in 0..{settings.n_folds - 1}")
     small = settings.small_network

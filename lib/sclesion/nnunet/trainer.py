@@ -16,6 +16,12 @@ What the class changes, and nothing else:
 * the share of foreground-centred samples, ``oversample_foreground_percent`` (paper: nnU-Net's 0.33; the
   CPU demo raises it so that its few iterations see the small lesions more often);
 * the initial learning rate (paper: nnU-Net's 0.01; the demo's short schedule starts higher);
+* optionally (``lesion_oversample`` > 0; paper: 0, nnU-Net's sampling unchanged), a share of the training
+  samples drawn from the cases that hold lesion voxels and centred on one of them
+  (:class:`LesionOversampledCases`). nnU-Net's oversampling centres a foreground sample on a region chosen at
+  random among those present in the case drawn, so with the cord region present in every case and lesions in
+  few cases and few voxels, a short schedule sees too few lesions (``benchmarks/bench_training.py`` measures
+  the share of patches holding lesion voxels);
 * the learning-rate schedule object: nnU-Net 2.5.2's ``PolyLRScheduler`` passes an argument that torch
   2.13 no longer accepts, so :class:`PolyLR` applies the same polynomial decay,
   ``lr = initial_lr * (1 - epoch / num_epochs) ** 0.9``, set at the start of every epoch, with nnU-Net's
@@ -49,6 +55,52 @@ DEFAULT_SCHEDULE = (1000, 250, 50)
 DEFAULT_OVERSAMPLE = 0.33
 #: nnU-Net's default initial learning rate.
 DEFAULT_LEARNING_RATE = 1e-2
+
+
+class LesionOversampledCases:
+    """nnU-Net's training cases, a share of whose draws is replaced by a lesion-centred one.
+
+    nnU-Net's data loaders draw a case (``load_case``) and, for a foreground sample, centre the patch on a voxel
+    of a region chosen at random among the case's ``properties["class_locations"]``. With probability ``share``
+    each draw here returns instead a case chosen at random among those holding sampled voxels of ``region``,
+    with its ``class_locations`` reduced to that region, so a foreground sample of it is centred on a lesion
+    voxel (2d: on a slice holding one). The training dataset is wrapped, never changed; validation is not.
+    Randomness comes from NumPy's global generator, which nnU-Net's loaders use too (seeded per training).
+
+    Parameters
+    ----------
+    cases : nnunetv2.training.dataloading.nnunet_dataset.nnUNetDataset
+        The training cases.
+    region : int or tuple of int
+        Key of the region in ``class_locations`` (the lesion region: label 2).
+    share : float
+        Probability, in [0, 1], that a draw is replaced by a lesion case.
+    """
+
+    def __init__(self, cases, region, share: float):
+        self.cases = cases
+        self.region = region
+        self.share = float(share)
+        self.lesion_cases = [key for key in cases.keys()
+                             if len(cases.load_case(key)[2]["class_locations"].get(region, ())) > 0]
+
+    def keys(self):
+        return self.cases.keys()
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __getitem__(self, key):
+        return self.cases[key]
+
+    def load_case(self, key):
+        """``(data, seg, properties)`` of ``key``, or, with probability ``share``, of a lesion case (class docstring)."""
+        import numpy as np
+
+        if not self.lesion_cases or np.random.uniform() >= self.share:
+            return self.cases.load_case(key)
+        data, seg, properties = self.cases.load_case(self.lesion_cases[np.random.randint(len(self.lesion_cases))])
+        return data, seg, {**properties, "class_locations": {self.region: properties["class_locations"][self.region]}}
 
 
 class PolyLR:
@@ -93,6 +145,9 @@ class Schedule:
         Share of each batch centred on foreground.
     learning_rate : float
         Initial learning rate of the polynomial decay.
+    lesion_oversample : float
+        Share of the training draws replaced by a lesion case, centred on a lesion voxel when the sample is a
+        foreground one (:class:`LesionOversampledCases`); 0 keeps nnU-Net's sampling.
     """
 
     trainer: str
@@ -101,6 +156,7 @@ class Schedule:
     val_iterations_per_epoch: int = DEFAULT_SCHEDULE[2]
     oversample_foreground: float = DEFAULT_OVERSAMPLE
     learning_rate: float = DEFAULT_LEARNING_RATE
+    lesion_oversample: float = 0.0
 
 
 def write_record(fold_dir: str | Path, schedule: Schedule, **extra) -> Path:
@@ -153,10 +209,23 @@ def trainer_class(schedule: Schedule) -> type:
         self.oversample_foreground_percent = schedule.oversample_foreground
         self.initial_lr = schedule.learning_rate
 
+    def get_tr_and_val_datasets(self):
+        training, validation = parent.get_tr_and_val_datasets(self)
+        if schedule.lesion_oversample > 0:
+            lm = self.label_manager
+            last = lm.foreground_regions[-1] if lm.has_regions else lm.foreground_labels[-1]
+            region = tuple(last) if isinstance(last, list) else last  # nnU-Net's class_locations keys
+            training = LesionOversampledCases(training, region, schedule.lesion_oversample)
+            self.print_to_log_file(f"lesion oversampling: {schedule.lesion_oversample:g} of the draws from the "
+                                   f"{len(training.lesion_cases)} of {len(training)} training cases holding region "
+                                   f"{region!r}")
+        return training, validation
+
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.network.parameters(), self.initial_lr, weight_decay=self.weight_decay,
                                     momentum=0.99, nesterov=True)
         return optimizer, PolyLR(optimizer, self.initial_lr, self.num_epochs)
 
     return type(base, (parent,), {"__init__": __init__, "configure_optimizers": configure_optimizers,
+                                  "get_tr_and_val_datasets": get_tr_and_val_datasets,
                                   "__module__": __name__, "__doc__": f"{base} with the profile's schedule."})
