@@ -12,7 +12,8 @@ import pytest  # noqa: E402
 
 from sclesion.core.errors import InputError  # noqa: E402
 from sclesion.evaluation.detection import detect_lesions  # noqa: E402
-from sclesion.figures.predictions import SitePrediction, reference_lesions, site_predictions  # noqa: E402
+from sclesion.evaluation.detection import scored_lesions  # noqa: E402
+from sclesion.figures.predictions import SitePrediction, site_predictions  # noqa: E402
 from sclesion.figures.slices import TEXT_WIDTH_IN  # noqa: E402
 
 SPACING = (0.5, 0.5, 2.0)
@@ -50,7 +51,7 @@ def arrows(ax) -> int:
 
 def test_reference_lesions_follow_the_detection_rule_and_its_order():
     case = site()
-    labels, kept = reference_lesions(case.reference, SPACING)
+    labels, kept = scored_lesions(case.reference, SPACING)
     table = detect_lesions(case.predictions[MODELS[0]], case.reference, SPACING)
     assert len(kept) == len(table) == 3  # the speck is not scored
     assert [int((labels == label).sum()) for label in kept] == table["n_voxels"].tolist()
@@ -105,7 +106,7 @@ def test_inconsistent_sites_are_refused():
 
 def test_a_lesion_is_missed_when_at_most_ten_percent_of_it_is_covered():
     case = site()
-    labels, kept = reference_lesions(case.reference, SPACING)
+    labels, kept = scored_lesions(case.reference, SPACING)
     first = labels == kept[0]  # 32 voxels at slices 5-6
     partly = np.zeros_like(case.reference)
     partly[tuple(np.argwhere(first)[:8].T)] = True  # 8 of 32 voxels (4 mm^3, kept): 25% covered, not missed

@@ -32,9 +32,8 @@ from matplotlib.figure import Figure
 from sclesion.core.nifti import load_nifti, read_data, voxel_sizes
 from sclesion.data import paper as paper_tables
 from sclesion.data.synthetic.truth import read_centerline, read_lesions
-from sclesion.evaluation.detection import MIN_VOLUME_MM3, VOLUME_BINS, detection_rates, min_voxels
+from sclesion.evaluation.detection import VOLUME_BINS, detection_rates, scored_lesions
 from sclesion.evaluation.detection_curve import DetectionCurve, fit_detection_curve
-from sclesion.evaluation.lesions import label_lesions
 from sclesion.evaluation.stats import wilson_interval
 
 #: The model the paper analyses (the final 2D model trained on chunks).
@@ -161,10 +160,8 @@ def true_lesions(metrics: pd.DataFrame, lesions: pd.DataFrame, bids_root, model:
     for row in rows.itertuples(index=False):
         reference = load_nifti(str(row.reference).split(";")[0])
         mask = read_data(reference, reference.get_filename(), dtype=None) > 0
-        labels, n = label_lesions(mask)
-        sizes = np.bincount(labels.ravel(), minlength=n + 1)
-        kept = [k for k in range(1, n + 1) if sizes[k] >= min_voxels(MIN_VOLUME_MM3, voxel_sizes(reference.affine))]
-        index_of = {label: i + 1 for i, label in enumerate(kept)}  # the detection table numbers kept lesions 1..n
+        labels, kept = scored_lesions(mask, voxel_sizes(reference.affine))
+        index_of = {int(label): i + 1 for i, label in enumerate(kept)}  # the detection table numbers them 1..n
         detections = chosen[chosen["image"] == row.image].set_index("lesion")
         truth = read_lesions(bids_root, row.participant_id, row.session)
         truth = truth[truth["volume_mm3"] > 0]

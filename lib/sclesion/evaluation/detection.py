@@ -130,6 +130,32 @@ def detect_lesions(
     return _lesion_table(lesions, sizes, coverages, flags, spacing)
 
 
+def scored_lesions(reference: np.ndarray, spacing: Sequence[float],
+                      min_volume_mm3: float = MIN_VOLUME_MM3) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The reference lesions that :func:`detect_lesions` scores, in its order.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        3D lesion mask.
+    spacing : sequence of float
+        Voxel size (mm).
+    min_volume_mm3 : float, default 3
+        Smaller components are not scored.
+
+    Returns
+    -------
+    (labels, kept) : numpy.ndarray
+        The 6-connected component labels of ``reference`` and the labels of the scored lesions, in the order of
+        ``detect_lesions``'s rows (lesion ``n`` is ``labels == kept[n - 1]``).
+    """
+    labels, n = label_lesions(reference)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    kept = np.flatnonzero(sizes >= max(min_voxels(min_volume_mm3, spacing), 1))
+    return labels, kept
+
+
 def detection_rates(lesions: pd.DataFrame, by: Sequence[str] = ("volume_bin",)) -> pd.DataFrame:
     """Detection rate per group of lesions, with counts.
 

@@ -14,7 +14,6 @@ predictions that lie mostly outside every lesion; pass ``detect_lesions``'s ``~d
 those too.
 
 - :class:`SitePrediction`: one site's image, masks and predictions.
-- :func:`reference_lesions`: the reference lesions that rule scores, in its order, as a label map.
 - :func:`site_predictions`: the figure.
 """
 
@@ -31,8 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from sclesion.core.errors import InputError
-from sclesion.evaluation.detection import MIN_COVERAGE, MIN_VOLUME_MM3, detect_lesions, min_voxels
-from sclesion.evaluation.lesions import label_lesions
+from sclesion.evaluation.detection import MIN_COVERAGE, detect_lesions, scored_lesions
 from sclesion.figures.distributions import PREDICTION_COLOR, REFERENCE_COLOR, STYLE, new_figure
 from sclesion.figures.slices import (
     CORD_COLOUR, TEXT_WIDTH_IN, draw_axial_slice, draw_sagittal_mip, most_informative_slice, white_level,
@@ -71,7 +69,7 @@ class SitePrediction:
     cord : numpy.ndarray, optional
         Cord mask: outlined in the axial slices and sets the sagittal plane (else the middle R-L slice).
     missed : mapping of str to sequence of bool, optional
-        Model name -> one flag per reference lesion of :func:`reference_lesions` (True = missed), e.g.
+        Model name -> one flag per reference lesion of :func:`sclesion.evaluation.detection.scored_lesions` (True = missed), e.g.
         ``~detect_lesions(...)["detected"]``; models not in it: at most 10% covered (module docstring).
     slice_index : int, optional
         Axial slice (RPI axis 2); default the one with the most reference lesion voxels.
@@ -85,32 +83,6 @@ class SitePrediction:
     cord: np.ndarray | None = None
     missed: Mapping[str, Sequence[bool]] = field(default_factory=dict)
     slice_index: int | None = None
-
-
-def reference_lesions(reference: np.ndarray, spacing: Sequence[float],
-                      min_volume_mm3: float = MIN_VOLUME_MM3) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """The reference lesions that :func:`~sclesion.evaluation.detection.detect_lesions` scores, in its order.
-
-    Parameters
-    ----------
-    reference : numpy.ndarray
-        3D lesion mask.
-    spacing : sequence of float
-        Voxel size (mm).
-    min_volume_mm3 : float, default 3
-        Smaller components are not scored.
-
-    Returns
-    -------
-    (labels, kept) : numpy.ndarray
-        The 6-connected component labels of ``reference`` and the labels of the scored lesions, in the order of
-        ``detect_lesions``'s rows (lesion ``n`` is ``labels == kept[n - 1]``).
-    """
-    labels, n = label_lesions(reference)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    sizes[0] = 0
-    kept = np.flatnonzero(sizes >= max(min_voxels(min_volume_mm3, spacing), 1))
-    return labels, kept
 
 
 def site_predictions(
@@ -153,7 +125,7 @@ def site_predictions(
         grid = fig.add_gridspec(len(sites), 2 * len(columns), width_ratios=[1.0, 0.62] * len(columns),
                                 wspace=0.08, hspace=0.12)  # fmt: skip
         for row, site in enumerate(sites):
-            labels, kept = reference_lesions(site.reference, site.spacing)
+            labels, kept = scored_lesions(site.reference, site.spacing)
             k = most_informative_slice((site.reference, site.cord), site.image.shape[2]) \
                 if site.slice_index is None else int(site.slice_index)  # fmt: skip
             i_plane = _sagittal_plane(site)
