@@ -67,10 +67,7 @@ def model_lesions(lesions: pd.DataFrame, model: tuple[str, str] = MODEL, site: s
     """
     if lesions.empty:
         return pd.DataFrame(columns=["image", "chunk", "lesion", "volume_mm3", "volume_bin", "coverage", "detected"])
-    chosen = lesions[(lesions["dataset"] == model[0]) & (lesions["configuration"] == model[1])
-                     & (lesions["site"] == site) & (lesions["scoring"] == "image") & (lesions["kind"] == "model")]
-    if len(chosen):
-        chosen = chosen[chosen["fold"] == (chosen["fold"].min() if fold is None else fold)]
+    chosen = _model_rows(lesions, model, site, fold)
     table = chosen.assign(volume_bin=pd.Categorical(chosen["volume_bin"], categories=list(VOLUME_BINS)),
                           detected=chosen["detected"].astype(str).str.lower().isin(["true", "1"]))
     return table.reset_index(drop=True)
@@ -111,11 +108,7 @@ def false_positives(metrics: pd.DataFrame, model: tuple[str, str] = MODEL, site:
         Per chunk: ``images``, ``false_positives`` (sum), ``per_image`` (mean), ``images_with_one`` (images with
         at least one), ``predicted`` (all predicted lesions).
     """
-    rows = metrics[(metrics["dataset"] == model[0]) & (metrics["configuration"] == model[1])
-                   & (metrics["site"] == site) & (metrics["scoring"] == "image") & (metrics["label"] == "lesion")
-                   & (metrics["kind"] == "model")]
-    if len(rows):
-        rows = rows[rows["fold"] == (rows["fold"].min() if fold is None else fold)]
+    rows = _model_rows(metrics[metrics["label"] == "lesion"], model, site, fold)
     fp = pd.to_numeric(rows["LesionFP"]).astype(int)
     frame = pd.DataFrame({"chunk": rows["chunk"], "fp": fp, "predicted": pd.to_numeric(rows["PredLesionsCount"])})
     grouped = frame.groupby("chunk")
@@ -151,11 +144,7 @@ def true_lesions(metrics: pd.DataFrame, lesions: pd.DataFrame, bids_root, model:
         end (mm); ``reference_volume_mm3`` NaN where not in the reference. Vanished lesions are left out.
     """
     chosen = model_lesions(lesions, model, site, fold)
-    rows = metrics[(metrics["dataset"] == model[0]) & (metrics["configuration"] == model[1])
-                   & (metrics["site"] == site) & (metrics["scoring"] == "image") & (metrics["label"] == "lesion")
-                   & (metrics["kind"] == "model")]
-    if len(rows):
-        rows = rows[rows["fold"] == (rows["fold"].min() if fold is None else fold)]
+    rows = _model_rows(metrics[metrics["label"] == "lesion"], model, site, fold)
     out = []
     for row in rows.itertuples(index=False):
         reference = load_nifti(str(row.reference).split(";")[0])
@@ -269,6 +258,15 @@ def verdict(by_bin: pd.DataFrame, by_chunk: pd.DataFrame, fitted: dict[str, Dete
                      "rater, and the voxels are coarse (1 mm in-plane, 3-4.5 mm slices): the size at which lesions "
                      "become detectable is set by the partial volume of these voxels, not by clinical appearance.")
     return "\n".join(lines)
+
+
+def _model_rows(table: pd.DataFrame, model: tuple[str, str], site: str, fold: int | None) -> pd.DataFrame:
+    """The store's per-image rows of one grid model at one site, one fold (default: its lowest)."""
+    rows = table[(table["dataset"] == model[0]) & (table["configuration"] == model[1]) & (table["site"] == site)
+                 & (table["scoring"] == "image") & (table["kind"] == "model")]
+    if len(rows):
+        rows = rows[rows["fold"] == (rows["fold"].min() if fold is None else fold)]
+    return rows
 
 
 def _rising(rate: pd.Series) -> bool:
