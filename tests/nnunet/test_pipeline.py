@@ -406,7 +406,7 @@ def test_prediction_rerun_keeps_the_outputs(predicted_2d):
     assert second["status"].tolist() == ["kept"]
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")} == stamps and len(stamps) == 3
     record = read_record(next(out.glob("labelmaps/*.nii.gz")))  # what made it: image, checkpoints, folds
-    assert record["command"] == "predict" and record["parameters"] == {"folds": [0]}
+    assert record["command"] == "predict" and record["parameters"] == {"folds": [0], "tile_batch": 1}
     assert {"image", "fold 0", "plans", "dataset"} <= set(record["inputs"])
 
 
@@ -424,6 +424,42 @@ def test_prediction_does_not_depend_on_the_stored_orientation(predicted_2d, trai
     np.testing.assert_allclose(label.affine, copy_affine, atol=1e-5)
     back, _ = reorient(np.asanyarray(label.dataobj), label.affine, axcodes(affine))
     np.testing.assert_array_equal(back, _data(first.iloc[0]["labelmap"]))
+
+
+@pytest.mark.parametrize("model", ["2d", "3d_fullres"])
+def test_tiles_in_batches_give_nnunets_logits_up_to_rounding(model, trained_2d, trained_3d):
+    """``tile_batch`` 1 is nnU-Net's own sliding window bit for bit; tiles in batches change the (half precision)
+    logits by rounding only."""
+    import torch
+
+    from sclesion.nnunet.predict import _batched_sliding_window
+
+    job = trained_2d[0] if model == "2d" else trained_3d[0]
+    predictor = load_model(job.model_dir, [0]).predictor
+    predictor.network.eval()
+    shape = (3, 50, 45) if model == "2d" else (20, 50, 45)
+    data = torch.from_numpy(np.random.default_rng(0).normal(size=(1, *shape)).astype(np.float32))
+    slicers = predictor._internal_get_sliding_window_slicers(data.shape[1:])
+    assert len(slicers) > 4
+    with torch.no_grad():
+        theirs = predictor._internal_predict_sliding_window_return_logits(data, slicers, False)
+        one = _batched_sliding_window(predictor, data, slicers, False, batch=1)
+        batched = _batched_sliding_window(predictor, data, slicers, False, batch=4)
+    assert torch.equal(one, theirs)
+    torch.testing.assert_close(batched.float(), theirs.float(), rtol=0, atol=2e-2)
+    assert not torch.equal(batched, torch.zeros_like(batched))
+
+
+def test_a_batched_model_predicts_the_same_labels_and_records_its_tile_batch(predicted_2d, trained_2d, tmp_path):
+    image, _, first, _, _ = predicted_2d
+    row = predict_files(trained_2d[0].model_dir, [image], tmp_path, threads=2, tile_batch=5, progress=False).iloc[0]
+    batched, single = _data(row["labelmap"]), _data(first.iloc[0]["labelmap"])
+    assert (batched != single).mean() < 1e-3
+    assert read_record(row["labelmap"])["parameters"] == {"folds": [0], "tile_batch": 5}
+    again = predict_files(trained_2d[0].model_dir, [image], tmp_path, threads=2, tile_batch=1, progress=False)
+    assert again["status"].tolist() == ["predicted"]  # another tile batch: not the same outputs
+    with pytest.raises(InputError, match="tile_batch must be at least 1"):
+        load_model(trained_2d[0].model_dir, tile_batch=0)
 
 
 def test_straightened_prediction_is_warped_back_to_the_native_grid(trained_3d, converted, tmp_path):

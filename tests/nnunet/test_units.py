@@ -77,7 +77,7 @@ def test_demo_profile_maps_every_nnunet_key_onto_a_setting():
         if key.startswith("nnunet_slurm_"):
             assert getattr(settings.slurm, name.removeprefix("slurm_")) == value, key
         elif key.startswith("nnunet_") and name not in ("grid", "folds"):
-            assert getattr(settings, name) == value, key
+            assert getattr(settings, name) == (tuple(value) if isinstance(value, list) else value), key
     small = settings.small_network
     assert small is not None and small["plans_name"] == profile["nnunet_plans"] != DEFAULT_PLANS
 
@@ -105,6 +105,12 @@ def _profile(**changes):
     ({"nnunet_lesion_oversample": 1.5}, r"nnunet_lesion_oversample must lie in \[0, 1\]"),
     ({"nnunet_lesion_oversample": {"3d_fullres": -0.1}}, r"nnunet_lesion_oversample must lie in \[0, 1\]"),
     ({"nnunet_lesion_oversample": {"3d": 0.5}}, r"nnunet_lesion_oversample: unknown configuration"),
+    ({"nnunet_epochs": {"2d": 3}}, r"nnunet_epochs must give a whole number >= 1 for each configuration.*3d_fullres"),
+    ({"nnunet_epochs": {"2d": 0, "3d_fullres": 2}}, r"nnunet_epochs must give a whole number >= 1"),
+    ({"nnunet_parallel_jobs": 0}, r"nnunet_parallel_jobs must be at least 1, got 0"),
+    ({"nnunet_tile_batch": 0}, r"nnunet_tile_batch must be at least 1, got 0"),
+    ({"nnunet_unseen_site_models": ["chunks_native 3d_fullres"]}, r"nnunet_unseen_site_models: .* not in nnunet_grid"),
+    ({"nnunet_unseen_site_models": "chunks_native 2d"}, r"nnunet_unseen_site_models must be list or null"),
 ])
 def test_bad_profiles_are_refused_with_one_clear_error(changes, message):
     with pytest.raises(InputError, match=message):
@@ -172,6 +178,52 @@ def test_lesion_oversampling_is_set_per_configuration(tmp_path):
     assert TrainJob.from_settings(settings, tmp_path, "901", "3d_fullres", 0).schedule.lesion_oversample == 0.8
     assert TrainJob.from_settings(settings, tmp_path, "901", "2d", 0).schedule.lesion_oversample == 0.0
     assert settings_from_profile(_profile(nnunet_lesion_oversample=0.5)).lesion_share("2d") == 0.5
+
+
+def test_epochs_are_set_per_configuration(tmp_path):
+    settings = settings_from_profile(_profile(nnunet_epochs={"2d": 3, "3d_fullres": 5}))
+    assert (settings.epochs_of("2d"), settings.epochs_of("3d_fullres")) == (3, 5)
+    assert TrainJob.from_settings(settings, tmp_path, "901", "2d", 0).schedule.epochs == 3
+    assert TrainJob.from_settings(settings, tmp_path, "904", "3d_fullres", 0).schedule.epochs == 5
+    assert settings_from_profile(_profile(nnunet_epochs=4)).epochs_of("3d_fullres") == 4
+
+
+def test_unseen_sites_are_predicted_by_the_listed_models_only():
+    listed = settings_from_profile(_profile(nnunet_unseen_site_models=["chunks_native 2d"]))
+    assert listed.predicts("chunks_native", "2d", "BWH") and listed.predicts("chunks_native", "2d", "TUM")
+    assert listed.predicts("stitched_straightened", "3d_fullres", "TUM")
+    assert not listed.predicts("stitched_straightened", "3d_fullres", "UCSF")
+    every = settings_from_profile(_profile(nnunet_unseen_site_models=None))
+    assert every.predicts("stitched_straightened", "3d_fullres", "UCSF")
+
+
+def test_local_jobs_side_by_side_keep_their_order_and_a_failure_is_raised_after_the_others(monkeypatch):
+    import time
+
+    from sclesion.nnunet import runner
+    from sclesion.nnunet.environment import NnunetStepError
+
+    running, most = set(), []
+
+    def fake_run_job(job):
+        running.add(job.label)
+        most.append(len(running))
+        time.sleep(0.05 * (3 - int(job.label[-1])))  # the first job ends last
+        running.discard(job.label)
+        if job.label == "job 1":
+            raise NnunetStepError("job 1 failed")
+        return "trained"
+
+    monkeypatch.setattr(runner, "run_job", fake_run_job)
+    jobs = [SimpleNamespace(label=f"job {i}") for i in range(3)]
+    table = runner.run_local([jobs[0], jobs[2]], progress=False, parallel=2)
+    assert table["job"].tolist() == ["job 0", "job 2"] and set(table["status"]) == {"trained"}
+    assert max(most) == 2  # both ran at once
+    most.clear()
+    with pytest.raises(NnunetStepError, match="job 1 failed"):
+        runner.run_local(jobs, progress=False, parallel=2)
+    assert not running  # every started job ended before the error reached the caller
+    assert runner.run_local(jobs[:1], progress=False)["job"].tolist() == ["job 0"]
 
 
 def test_a_broken_record_reads_as_no_record(tmp_path):

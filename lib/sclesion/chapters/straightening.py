@@ -38,6 +38,7 @@ from matplotlib.figure import Figure
 from sclesion.core.errors import InputError
 from sclesion.core.nifti import load_mask
 from sclesion.data import paper as paper_tables
+from sclesion.core.workers import process_pool
 from sclesion.data.bids import discover
 from sclesion.evaluation.lesions import count_lesions
 from sclesion.figures.slices import PULL_APART_MM, TEXT_WIDTH_IN, axial_lesion_panel, cord_plane_mm, sagittal_mip_panel
@@ -191,14 +192,14 @@ def show_axial(session: Session) -> Figure | None:
     return fig
 
 
-def assess(chunks: pd.DataFrame, stitched: pd.DataFrame, bids_root: str | Path, synthetic: bool
+def assess(chunks: pd.DataFrame, stitched: pd.DataFrame, bids_root: str | Path, synthetic: bool, n_jobs: int = 1
            ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Measure the straightening of every chunk and stitched image, read from the straightened variants.
 
     Every image's :class:`~sclesion.preprocessing.straightening.straighten.Straightening` is rebuilt from the
     fields kept beside it (:func:`sclesion.preprocessing.variants.read_straightening`) and measured with
     :func:`sclesion.preprocessing.straightening.qc.assess_straightening`, against the synthetic truth's
-    centerline when ``synthetic``.
+    centerline when ``synthetic``; ``n_jobs`` worker processes measure images side by side.
 
     Returns
     -------
@@ -210,24 +211,35 @@ def assess(chunks: pd.DataFrame, stitched: pd.DataFrame, bids_root: str | Path, 
         One row per native lesion (:func:`~sclesion.preprocessing.straightening.qc.lesion_volume_changes`)
         with the same keys.
     """
-    if synthetic:
-        from sclesion.data.synthetic import read_centerline
-    summaries, lesion_tables = [], []
+    items = []
     for kind, rows in (("chunks", chunks), ("stitched", stitched)):
         for row in rows.itertuples(index=False):
-            cord = nib.load(row.cord)
-            lesion = nib.load(row.lesion) if isinstance(row.lesion, (str, Path)) else None
-            truth = read_centerline(bids_root, row.participant_id, row.session) if synthetic else None
-            st = read_straightening(row.image_straight, row.cord)
-            summary, lesions = assess_straightening(st, cord, lesion, truth)
             label = "stitched" if kind == "stitched" else f"chunk {int(row.chunk)}"
-            keys = {"participant_id": row.participant_id, "session": row.session, "image": label}
-            summary["voxel_mm"] = float(min(st.grid.spacing[:2]))
-            summaries.append({**keys, **summary})
-            lesion_tables.append(lesions.assign(**keys))
-    summary = pd.DataFrame(summaries)
+            lesion = str(row.lesion) if isinstance(row.lesion, (str, Path)) else None
+            items.append(({"participant_id": row.participant_id, "session": row.session, "image": label},
+                          str(row.image_straight), str(row.cord), lesion))
+    args = [[item[i] for item in items] for i in range(4)] + [[str(bids_root)] * len(items), [synthetic] * len(items)]
+    if n_jobs > 1:
+        with process_pool(n_jobs) as pool:
+            measured = list(pool.map(_assess_image, *args, chunksize=4))
+    else:
+        measured = list(map(_assess_image, *args))
+    summary = pd.DataFrame([row for row, _ in measured])
     summary["centerline_error_vox"] = summary["centerline_error_mm"] / summary["voxel_mm"]
-    return summary, pd.concat(lesion_tables, ignore_index=True)
+    return summary, pd.concat([table for _, table in measured], ignore_index=True)
+
+
+def _assess_image(keys: dict, image_straight: str, cord: str, lesion: str | None, bids_root: str, synthetic: bool
+                  ) -> tuple[dict, pd.DataFrame]:
+    """:func:`assess` of one image: its summary row and its lesion table, both with ``keys``."""
+    truth = None
+    if synthetic:
+        from sclesion.data.synthetic import read_centerline
+
+        truth = read_centerline(bids_root, keys["participant_id"], keys["session"])
+    st = read_straightening(image_straight, cord)
+    summary, lesions = assess_straightening(st, nib.load(cord), nib.load(lesion) if lesion else None, truth)
+    return {**keys, **summary, "voxel_mm": float(min(st.grid.spacing[:2]))}, lesions.assign(**keys)
 
 
 def summary_by_image(summary: pd.DataFrame) -> pd.DataFrame:

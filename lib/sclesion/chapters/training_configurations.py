@@ -50,7 +50,7 @@ VARIANT_COLUMNS: list[str] = [
 METHOD_SETTINGS: tuple[str, ...] = (
     "folds", "n_folds", "trainer", "epochs", "iterations_per_epoch", "val_iterations_per_epoch",
     "oversample_foreground", "learning_rate", "lesion_oversample", "plans", "base_features", "max_features",
-    "max_stages", "batch_size", "max_patch", "device",
+    "max_stages", "batch_size", "max_patch", "device", "tile_batch",
 )
 #: Columns identifying a test set in the prediction index and in :func:`score_grid`'s metrics table.
 GRID_COLUMNS: list[str] = ["dataset", "variant", "configuration", "fold", "site"]
@@ -166,6 +166,18 @@ def _setting_text(value) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(str(v) for v in value) + "]"
     return str(value)
+
+
+def schedule_text(settings: NnunetSettings) -> str:
+    """The training schedule in words, e.g. ``"8 epochs (2d) or 16 epochs (3d_fullres) of 50 iterations (400 or 800
+    iterations)"``; one number when every configuration trains as long."""
+    epochs = {c: settings.epochs_of(c) for c in settings.configurations} or {"": settings.epochs_of("")}
+    its = settings.iterations_per_epoch
+    if len(set(epochs.values())) == 1:
+        n = next(iter(epochs.values()))
+        return f"{n} epoch(s) of {its} iterations ({n * its:,} iterations)"
+    return (" or ".join(f"{n} epochs ({c})" for c, n in epochs.items()) + f" of {its} iterations ("
+            + " or ".join(f"{n * its:,}" for n in epochs.values()) + " iterations)")
 
 
 def settings_changes(settings: NnunetSettings, reference: NnunetSettings) -> pd.DataFrame:

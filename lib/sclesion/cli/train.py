@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             for job in submitted:
                 print(job.job_id)
             return 0
-        print(run_local(jobs).to_string(index=False))
+        print(run_local(jobs, parallel=ctx.settings.parallel_jobs).to_string(index=False))
         if args.predict:
             index = predict_grid(ctx.settings, ctx.bids_root, ctx.work_dir, ctx.datasets)
             print(index[["dataset", "configuration", "fold", "site", "n_images"]].to_string(index=False))

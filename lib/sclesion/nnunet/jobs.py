@@ -72,7 +72,8 @@ class TrainJob:
         """The job of one grid cell."""
         return cls(
             work_dir=str(Path(work_dir).resolve()), dataset=dataset_spec(dataset).key, configuration=configuration,
-            fold=int(fold), n_folds=settings.n_folds, trainer=settings.trainer, epochs=settings.epochs,
+            fold=int(fold), n_folds=settings.n_folds, trainer=settings.trainer,
+            epochs=settings.epochs_of(configuration),
             iterations_per_epoch=settings.iterations_per_epoch,
             val_iterations_per_epoch=settings.val_iterations_per_epoch,
             oversample_foreground=settings.oversample_foreground, learning_rate=settings.learning_rate,

@@ -9,6 +9,17 @@ sets) and ``sclesion segment`` (:mod:`sclesion.segment.run`, users' own scans) b
 Inference settings of the study: every available fold ensembled (logits averaged), sliding window with tile
 step 0.5 and Gaussian weighting, no mirroring, ``checkpoint_final.pth``.
 
+Tiles in batches
+----------------
+nnU-Net passes the sliding window's tiles through the network one at a time. With ``tile_batch`` > 1
+(:func:`load_model`; the demo profile's ``nnunet_tile_batch``) that many tiles go through in one forward pass and
+are then added into the logits one by one, in nnU-Net's order, with its Gaussian weights and half-precision sums
+(:func:`_batched_sliding_window`). On a CPU that is several times faster for small patches
+(``benchmarks/bench_predict.py``). A convolution over a batch rounds differently from the same convolution over
+one tile, so the logits then differ from ``nnUNetv2_predict``'s in float rounding (about 1e-5) and a voxel whose
+two logits are that close can change its label; with ``tile_batch`` 1 (the paper profile) the logits are nnU-Net's
+own, bit for bit.
+
 How the model is loaded
 -----------------------
 Any nnU-Net v2 results folder works (``dataset.json``, ``plans.json``, ``fold_<k>/checkpoint_final.pth``):
@@ -47,9 +58,11 @@ again: a retrained model predicts again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +121,8 @@ class Model:
     weights_sha256 : str
         :func:`weights_checksum` of the folds ensembled.
     device : str
+    tile_batch : int
+        Sliding-window tiles per forward pass (module docstring, "Tiles in batches").
     """
 
     predictor: object
@@ -118,6 +133,7 @@ class Model:
     orientation: str = DEFAULT_ORIENTATION
     weights_sha256: str = ""
     device: str = "cpu"
+    tile_batch: int = 1
 
 
 def weights_checksum(model_dir: str | Path, folds: list[int], checkpoint: str = CHECKPOINT) -> str:
@@ -162,7 +178,7 @@ def check_model_folder(model_dir: str | Path) -> Path:
 
 
 def load_model(model_dir: str | Path, folds: list[int] | None = None, device: str = "cpu",
-               checkpoint: str = CHECKPOINT) -> Model:
+               checkpoint: str = CHECKPOINT, tile_batch: int = 1) -> Model:
     """Load a trained model folder (``<trainer>__<plans>__<configuration>``) for prediction.
 
     Parameters
@@ -174,11 +190,13 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
     device : str, default "cpu"
         ``"cpu"`` or ``"cuda"``.
     checkpoint : str, default ``checkpoint_final.pth``
+    tile_batch : int, default 1
+        Sliding-window tiles per forward pass; 1 is nnU-Net's own loop (module docstring, "Tiles in batches").
 
     Raises
     ------
     InputError
-        If the folder lacks its plans, dataset.json or any requested checkpoint.
+        If the folder lacks its plans, dataset.json or any requested checkpoint, or ``tile_batch`` < 1.
     """
     import torch
 
@@ -190,6 +208,8 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
     model_dir = check_model_folder(model_dir)
     if device not in ("cpu", "cuda"):
         raise InputError(f"device must be cpu or cuda, got {device!r}")
+    if int(tile_batch) < 1:
+        raise InputError(f"tile_batch must be at least 1, got {tile_batch!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda asked for, but torch finds no CUDA device here; use --device cpu")
     folds = available_folds(model_dir, checkpoint) if folds is None else list(folds)
@@ -230,11 +250,60 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
         )
     predictor.manual_initialization(network, plans_manager, config, parameters, dataset_json,
                                     first["trainer_name"], first.get("inference_allowed_mirroring_axes"))
+    if int(tile_batch) > 1:
+        predictor._internal_predict_sliding_window_return_logits = types.MethodType(
+            functools.partial(_batched_sliding_window, batch=int(tile_batch)), predictor)
     reader = plans["image_reader_writer"]
     if reader not in _REVERSED_AXES_READERS + _SAME_AXES_READERS:
         raise InputError(f"plans use the image reader {reader!r}, whose axis order is not known here", model_dir)
     return Model(predictor, folds, configuration, reader in _REVERSED_AXES_READERS, model_dir, orientation,
-                 weights_checksum(model_dir, folds, checkpoint), device)
+                 weights_checksum(model_dir, folds, checkpoint), device, int(tile_batch))
+
+
+def _batched_sliding_window(predictor, data, slicers, do_on_device: bool = True, batch: int = 1):
+    """nnU-Net's ``nnUNetPredictor._internal_predict_sliding_window_return_logits`` with ``batch`` tiles per
+    forward pass (module docstring, "Tiles in batches"); bound to a predictor by :func:`load_model`.
+
+    Parameters
+    ----------
+    predictor : nnunetv2.inference.predict_from_raw_data.nnUNetPredictor
+    data : torch.Tensor
+        Preprocessed image, padded to at least one patch, shape ``(channels, *spatial)`` in nnU-Net's axis order.
+    slicers : list of tuple of slice
+        nnU-Net's tiles (``_internal_get_sliding_window_slicers``), in its order.
+    do_on_device : bool
+        Keep the sums on the prediction device.
+    batch : int
+        Tiles per forward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        Logits, shape ``(heads, *spatial)``, half precision as nnU-Net's.
+    """
+    import torch
+    from nnunetv2.inference.sliding_window_prediction import compute_gaussian
+
+    device = predictor.device if do_on_device else torch.device("cpu")
+    data = data.to(device)
+    logits = torch.zeros((predictor.label_manager.num_segmentation_heads, *data.shape[1:]), dtype=torch.half,
+                         device=device)
+    counts = torch.zeros(data.shape[1:], dtype=torch.half, device=device)
+    weights = (compute_gaussian(tuple(predictor.configuration_manager.patch_size), sigma_scale=1. / 8,
+                                value_scaling_factor=10, device=device) if predictor.use_gaussian else 1)
+    for start in range(0, len(slicers), batch):
+        group = slicers[start:start + batch]
+        tiles = torch.stack([data[sl] for sl in group]).to(predictor.device)
+        predictions = predictor._internal_maybe_mirror_and_predict(tiles).to(device)
+        for sl, prediction in zip(group, predictions):
+            if predictor.use_gaussian:
+                prediction *= weights
+            logits[sl] += prediction
+            counts[sl[1:]] += weights
+    logits /= counts
+    if torch.any(torch.isinf(logits)):
+        raise RuntimeError("infinite logits in the sliding window (nnU-Net's half-precision sums overflowed)")
+    return logits
 
 
 def predict_array(model: Model, data: np.ndarray, zooms: np.ndarray) -> np.ndarray:
@@ -430,7 +499,7 @@ def write_outputs(label_map: nib.Nifti1Image, stem: str, out_dir: str | Path) ->
 def predict_files(
     model_dir: str | Path, images: list[str | Path], out_dir: str | Path, folds: list[int] | None = None,
     device: str = "cpu", threads: int | None = None, inverse_fields: list | None = None,
-    native_images: list | None = None, progress: bool = True,
+    native_images: list | None = None, progress: bool = True, tile_batch: int = 1,
 ) -> pd.DataFrame:
     """Predict several images with one model and write the outputs (module docstring); skip finished ones.
 
@@ -451,6 +520,9 @@ def predict_files(
         For straightened inputs: per image, its inverse (straight -> native) field and its native image; the
         outputs are then written on the native grid under the native image's stem.
     progress : bool, default True
+    tile_batch : int, default 1
+        Sliding-window tiles per forward pass (module docstring, "Tiles in batches"); recorded with the outputs,
+        so a change predicts again.
 
     Returns
     -------
@@ -477,11 +549,11 @@ def predict_files(
         if straight:
             inputs.update(field=inverse_fields[i], native=native_images[i])
         outputs = list(output_paths(stems[i], out_dir).values())
-        sets.append(OutputSet("predict", outputs, inputs, {"folds": used_folds}))
+        sets.append(OutputSet("predict", outputs, inputs, {"folds": used_folds, "tile_batch": int(tile_batch)}))
     pending = [i for i, outputs in enumerate(sets) if not outputs.up_to_date()]
     for i in pending:  # a bad image or model folder is one line before any work starts
         load_checked(images[i], "image")
-    model = load_model(model_dir, folds, device) if pending else None
+    model = load_model(model_dir, folds, device, tile_batch=tile_batch) if pending else None
     rows = []
     previous_threads = torch.get_num_threads()
     if threads:

@@ -7,7 +7,10 @@ model; the demo trains fold 0 only, on a small network.
 Executors
 ---------
 ``local``
-    The jobs run one after the other in fresh processes (:func:`run_local`), under a tqdm progress bar.
+    The jobs run in fresh processes (:func:`run_local`), ``nnunet_parallel_jobs`` at a time (one after the
+    other by default), under a tqdm progress bar. On a small CPU machine two trainings with one torch thread
+    each finish sooner than the same two one after the other with two threads: a small network's 2d step hardly
+    uses a second thread.
     Finished folds (``checkpoint_final.pth`` present, trained with the profile's schedule) are skipped, so an
     interrupted grid resumes where it stopped; an interrupted fold restarts from its first epoch.
 ``slurm``
@@ -16,14 +19,17 @@ Executors
     :func:`sclesion.nnunet.jobs.run_job`, exactly what the local executor runs. Conversion and
     planning are done first, locally (:func:`prepare`).
 
-Predictions of the test sets (:func:`predict_grid`) go to
+Predictions of the test sets (:func:`predict_grid`; ``nnunet_parallel_jobs`` test sets at a time, in worker
+processes) go to
 ``<work_dir>/nnunet/predictions/<dataset>/<model>/fold_<k>/<site>/{labelmaps,masks}`` and are listed in
 ``<work_dir>/nnunet/predictions/index.tsv`` (:data:`INDEX_COLUMNS`), which later chapters read.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import pandas as pd
@@ -31,8 +37,10 @@ from tqdm.auto import tqdm
 
 from sclesion.core.atomic import write_text
 from sclesion.core.errors import InputError
+from sclesion.core.workers import process_pool
 from sclesion.nnunet.convert import convert_dataset, read_cases
 from sclesion.nnunet.datasets import NnunetFolders, dataset_spec
+from sclesion.nnunet.environment import NnunetStepError
 from sclesion.nnunet.preprocess import plan
 from sclesion.nnunet.predict import predict_files
 from sclesion.nnunet.settings import NnunetSettings
@@ -98,27 +106,50 @@ def prepare(settings: NnunetSettings, bids_root: str | Path, work_dir: str | Pat
     return pd.DataFrame(rows)
 
 
-def run_local(jobs: list[TrainJob], progress: bool = True) -> pd.DataFrame:
-    """Run training jobs one after the other; finished folds are skipped.
+def run_local(jobs: list[TrainJob], progress: bool = True, parallel: int = 1) -> pd.DataFrame:
+    """Run training jobs, ``parallel`` at a time, each in its own process; finished folds are skipped.
+
+    Parameters
+    ----------
+    jobs : list of TrainJob
+    progress : bool, default True
+    parallel : int, default 1
+        Jobs running side by side (``nnunet_parallel_jobs``); each uses the job's own torch threads.
 
     Returns
     -------
     pandas.DataFrame
-        ``job``, ``status`` (``done`` = was already finished, ``trained``), ``seconds``.
+        ``job``, ``status`` (``done`` = was already finished, ``trained``), ``seconds``, in the order of ``jobs``.
 
     Raises
     ------
     sclesion.nnunet.environment.NnunetStepError
-        At the first failing job (the finished ones stay; rerun to resume).
+        For the first failing job, once the jobs already running have ended (the finished ones stay; rerun to
+        resume).
     """
-    rows = []
-    bar = tqdm(jobs, desc="training", unit="model", disable=not progress)
-    for job in bar:
-        bar.set_postfix_str(job.label)
+    def timed(job: TrainJob) -> dict:
         start = time.perf_counter()
         status = run_job(job)
-        rows.append({"job": job.label, "status": status, "seconds": round(time.perf_counter() - start, 1)})
-    return pd.DataFrame(rows, columns=["job", "status", "seconds"])
+        return {"job": job.label, "status": status, "seconds": round(time.perf_counter() - start, 1)}
+
+    rows: dict[int, dict] = {}
+    bar = tqdm(total=len(jobs), desc="training", unit="model", disable=not progress)
+    # Threads only wait for the training processes; the pool's threads start them, so they outlive them.
+    with ThreadPoolExecutor(max_workers=max(1, int(parallel))) as pool:
+        futures = {pool.submit(timed, job): i for i, job in enumerate(jobs)}
+        failure = None
+        for future in as_completed(futures):
+            try:
+                rows[futures[future]] = future.result()
+            except NnunetStepError as err:
+                failure = failure or err
+                for other in futures:
+                    other.cancel()  # jobs not started yet; running ones finish
+            bar.update()
+    bar.close()
+    if failure is not None:
+        raise failure
+    return pd.DataFrame([rows[i] for i in sorted(rows)], columns=["job", "status", "seconds"])
 
 
 def slurm_executor(settings: NnunetSettings, folder: str | Path, name: str = "sclesion-nnunet"):
@@ -152,11 +183,14 @@ def _test_sets(cases: pd.DataFrame) -> list[str]:
 
 def predict_grid(settings: NnunetSettings, bids_root: str | Path, work_dir: str | Path,
                  datasets: list[str] | None = None, progress: bool = True) -> pd.DataFrame:
-    """Predict every test set of every trained grid model, one fold at a time (paper: one point per image
-    per fold); write and return the prediction index (module docstring). Existing outputs are kept.
+    """Predict the test sets of every trained grid model, one fold at a time (paper: one point per image per
+    fold); write and return the prediction index (module docstring). Existing outputs are kept.
 
-    Straightened datasets are predicted in straight space and warped back to the native image of each case
-    (see :mod:`sclesion.nnunet.predict`); ``reference_root`` names the tree holding the matching references.
+    Every model predicts the TUM test set; the other sites' test sets are predicted by the models of
+    ``nnunet_unseen_site_models`` (:meth:`NnunetSettings.predicts`). Straightened datasets are predicted in
+    straight space and warped back to the native image of each case (see :mod:`sclesion.nnunet.predict`);
+    ``reference_root`` names the tree holding the matching references. With ``nnunet_parallel_jobs`` > 1 the test
+    sets are predicted that many at a time in worker processes (``nnunet_threads`` torch threads each).
 
     Raises
     ------
@@ -164,7 +198,7 @@ def predict_grid(settings: NnunetSettings, bids_root: str | Path, work_dir: str 
         If a model of the grid is not trained yet.
     """
     folders = NnunetFolders(Path(work_dir))
-    rows = []
+    rows, tasks = [], []
     for job in grid_jobs(settings, work_dir, datasets):
         if not job.done:
             raise InputError(f"{job.label} is not trained yet with this profile's schedule (no checkpoint_final.pth"
@@ -174,20 +208,25 @@ def predict_grid(settings: NnunetSettings, bids_root: str | Path, work_dir: str 
         native_variant = spec.variant.replace("straightened", "native")
         for subset in _test_sets(cases):
             site = subset.removeprefix("imagesTs_")
+            if not settings.predicts(job.dataset, job.configuration, site):
+                continue
             part = cases[cases["subset"] == subset]
             out = folders.predictions / spec.name / job.model_dir.name / f"fold_{job.fold}" / site
             straight = spec.straightened
-            predict_files(
-                job.model_dir, list(part["image"]), out, folds=[job.fold], device=settings.device,
-                threads=settings.threads, inverse_fields=list(part["inverse_field"]) if straight else None,
-                native_images=list(part["native_reference"]) if straight else None, progress=progress,
-            )
+            tasks.append({
+                "model_dir": str(job.model_dir), "images": [str(p) for p in part["image"]], "out_dir": str(out),
+                "folds": [job.fold], "device": settings.device, "threads": settings.threads,
+                "tile_batch": settings.tile_batch,
+                "inverse_fields": [str(p) for p in part["inverse_field"]] if straight else None,
+                "native_images": [str(p) for p in part["native_reference"]] if straight else None,
+            })
             rows.append({
                 "dataset": job.dataset, "variant": spec.variant, "configuration": job.configuration,
                 "fold": job.fold, "site": site, "n_images": len(part), "labelmaps": out / "labelmaps",
                 "masks": out / "masks",
                 "reference_root": variant_root(native_variant, bids_root, work_dir).resolve(),
             })
+    _predict_test_sets(tasks, settings.parallel_jobs, progress)
     index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
     path = folders.predictions / "index.tsv"
     if path.is_file():  # keep the rows of models not predicted in this call
@@ -197,6 +236,22 @@ def predict_grid(settings: NnunetSettings, bids_root: str | Path, work_dir: str 
         index = pd.concat([old, index], ignore_index=True).sort_values(key, kind="stable").reset_index(drop=True)
     write_text(index.to_csv(sep="\t", index=False, lineterminator="\n"), path)
     return index
+
+
+def _predict_test_sets(tasks: list[dict], parallel: int, progress: bool) -> None:
+    """Run :func:`sclesion.nnunet.predict.predict_files` on each task's keyword arguments: in this process
+    (each with its own progress bar) or ``parallel`` at a time in worker processes that die with this one (one
+    bar over the test sets; 3d models first, as they take longest)."""
+    if parallel <= 1:
+        for task in tasks:
+            predict_files(**task, progress=progress)
+        return
+    order = sorted(range(len(tasks)), key=lambda i: Path(tasks[i]["model_dir"]).name.endswith("__2d"))
+    with process_pool(parallel, context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(predict_files, **tasks[i], progress=False) for i in order]
+        for future in tqdm(as_completed(futures), total=len(futures), desc="predicting test sets", unit="set",
+                           disable=not progress):
+            future.result()
 
 
 def read_index(work_dir: str | Path) -> pd.DataFrame:

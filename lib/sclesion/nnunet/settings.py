@@ -7,7 +7,7 @@ nnunet_grid                        dataset key -> configurations to train       
 nnunet_folds                       folds to train                                                    [0, 1, 2]
 nnunet_n_folds                     subject-level cross-validation folds (``splits_final.json``)      3
 nnunet_trainer                     nnU-Net trainer the study's trainer derives from                  DiceCE noSmooth
-nnunet_epochs                      epochs                                                            1000
+nnunet_epochs                      epochs (a number, or one per configuration)                       1000
 nnunet_iterations_per_epoch        training iterations per epoch                                     250
 nnunet_val_iterations_per_epoch    validation iterations per epoch                                   50
 nnunet_oversample_foreground       share of each batch centred on foreground                         0.33
@@ -21,6 +21,9 @@ nnunet_batch_size                  small copy only: batch size per configuration
 nnunet_max_patch                   small copy only: per-axis patch bound per configuration           -
 nnunet_device                      ``cpu`` or ``cuda``                                               cuda
 nnunet_threads                     torch threads per process                                         8
+nnunet_parallel_jobs               local executor: trainings and predictions run side by side        1
+nnunet_tile_batch                  sliding-window tiles per forward pass when predicting             1
+nnunet_unseen_site_models          ``<dataset> <configuration>`` models that predict BWH and UCSF    null
 nnunet_n_proc                      nnU-Net worker processes (fingerprint, preprocessing, export)     8
 nnunet_n_proc_da                   data-augmentation workers per training (0 = in process)           12
 nnunet_validate                    run nnU-Net's final validation of each fold                       true
@@ -62,7 +65,7 @@ class NnunetSettings:
     folds: tuple[int, ...] = (0, 1, 2)
     n_folds: int = 3
     trainer: str = "nnUNetTrainerDiceCELoss_noSmooth"
-    epochs: int = 1000
+    epochs: int | dict[str, int] = 1000
     iterations_per_epoch: int = 250
     val_iterations_per_epoch: int = 50
     oversample_foreground: float = 0.33
@@ -76,6 +79,9 @@ class NnunetSettings:
     max_patch: dict[str, list[int]] | None = None
     device: str = "cuda"
     threads: int = 8
+    parallel_jobs: int = 1
+    tile_batch: int = 1
+    unseen_site_models: tuple[str, ...] | None = None
     n_proc: int = 8
     n_proc_da: int = 12
     validate: bool = True
@@ -95,6 +101,17 @@ class NnunetSettings:
         value = self.lesion_oversample
         return float(value.get(configuration, 0.0)) if isinstance(value, dict) else float(value)
 
+    def epochs_of(self, configuration: str) -> int:
+        """``nnunet_epochs`` of one configuration (a number applies to all)."""
+        value = self.epochs
+        return int(value[configuration]) if isinstance(value, dict) else int(value)
+
+    def predicts(self, dataset: str, configuration: str, site: str) -> bool:
+        """Whether the grid's model ``dataset`` x ``configuration`` predicts the test set of ``site``: TUM's
+        always, another site's when the model is one of ``nnunet_unseen_site_models`` (or that key is null)."""
+        models = self.unseen_site_models
+        return site == "TUM" or models is None or f"{dataset} {configuration}" in models
+
     @property
     def configurations(self) -> tuple[str, ...]:
         """Every configuration that appears in the grid, in :data:`CONFIGURATIONS` order."""
@@ -105,12 +122,13 @@ class NnunetSettings:
 _NUMBER = (int, float)
 #: Accepted YAML value types of each ``nnunet_*`` key (without the prefix); None means the key may be null.
 KEY_TYPES: dict[str, tuple[type, ...]] = {
-    "folds": (list,), "n_folds": (int,), "trainer": (str,), "epochs": (int,), "iterations_per_epoch": (int,),
+    "folds": (list,), "n_folds": (int,), "trainer": (str,), "epochs": (int, dict), "iterations_per_epoch": (int,),
     "val_iterations_per_epoch": (int,), "oversample_foreground": _NUMBER, "learning_rate": _NUMBER,
     "lesion_oversample": (*_NUMBER, dict),
     "plans": (str,), "base_features": (int, type(None)), "max_features": (int, type(None)),
     "max_stages": (int, type(None)), "batch_size": (dict, type(None)), "max_patch": (dict, type(None)),
-    "device": (str,), "threads": (int,), "n_proc": (int,), "n_proc_da": (int,), "validate": (bool,),
+    "device": (str,), "threads": (int,), "parallel_jobs": (int,), "tile_batch": (int,),
+    "unseen_site_models": (list, type(None)), "n_proc": (int,), "n_proc_da": (int,), "validate": (bool,),
     "executor": (str,), "slurm_partition": (str,), "slurm_gpus": (int,), "slurm_cpus": (int,),
     "slurm_mem_gb": (int,), "slurm_time_min": (int,),
 }
@@ -160,6 +178,17 @@ def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
     slurm = SlurmSettings(**slurm_values)
     if "folds" in simple:
         simple["folds"] = tuple(int(f) for f in simple["folds"])
+    if simple.get("unseen_site_models") is not None:
+        models = tuple(str(m) for m in simple["unseen_site_models"])
+        trained = {f"{key} {c}" for key, configs in grid.items() for c in configs}
+        unknown = [m for m in models if m not in trained]
+        if unknown:
+            raise InputError(f"nnunet_unseen_site_models: {unknown} not in nnunet_grid (write '<dataset> "
+                             f"<configuration>', e.g. 'chunks_native 2d')")
+        simple["unseen_site_models"] = models
+    for key in ("parallel_jobs", "tile_batch"):
+        if simple.get(key, 1) < 1:
+            raise InputError(f"nnunet_{key} must be at least 1, got {simple[key]!r}")
     settings = NnunetSettings(grid=grid, slurm=slurm, **simple)
     shares = settings.lesion_oversample
     shares = shares if isinstance(shares, dict) else {"": shares}
@@ -168,6 +197,11 @@ def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
                          f"{CONFIGURATIONS}")
     if any(isinstance(v, bool) or not isinstance(v, _NUMBER) or not 0 <= v <= 1 for v in shares.values()):
         raise InputError(f"nnunet_lesion_oversample must lie in [0, 1], got {settings.lesion_oversample!r}")
+    if isinstance(settings.epochs, dict):
+        missing = [c for c in settings.configurations if c not in settings.epochs]
+        if missing or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in settings.epochs.values()):
+            raise InputError(f"nnunet_epochs must give a whole number >= 1 for each configuration of the grid "
+                             f"({', '.join(settings.configurations)}), got {settings.epochs!r}")
     if any(not 0 <= f < settings.n_folds for f in settings.folds):
         raise InputError(f"nnunet_folds {list(settings.folds)} must lie in 0..{settings.n_folds - 1}")
     small = settings.small_network
