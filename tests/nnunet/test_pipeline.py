@@ -406,7 +406,7 @@ def test_prediction_rerun_keeps_the_outputs(predicted_2d):
     assert second["status"].tolist() == ["kept"]
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")} == stamps and len(stamps) == 3
     record = read_record(next(out.glob("labelmaps/*.nii.gz")))  # what made it: image, checkpoints, folds
-    assert record["command"] == "predict" and record["parameters"] == {"folds": [0], "tile_batch": 1}
+    assert record["command"] == "predict" and record["parameters"] == {"folds": [0], "tile_batch": 1, "tile_step": 0.5}
     assert {"image", "fold 0", "plans", "dataset"} <= set(record["inputs"])
 
 
@@ -455,11 +455,13 @@ def test_a_batched_model_predicts_the_same_labels_and_records_its_tile_batch(pre
     row = predict_files(trained_2d[0].model_dir, [image], tmp_path, threads=2, tile_batch=5, progress=False).iloc[0]
     batched, single = _data(row["labelmap"]), _data(first.iloc[0]["labelmap"])
     assert (batched != single).mean() < 1e-3
-    assert read_record(row["labelmap"])["parameters"] == {"folds": [0], "tile_batch": 5}
+    assert read_record(row["labelmap"])["parameters"] == {"folds": [0], "tile_batch": 5, "tile_step": 0.5}
     again = predict_files(trained_2d[0].model_dir, [image], tmp_path, threads=2, tile_batch=1, progress=False)
     assert again["status"].tolist() == ["predicted"]  # another tile batch: not the same outputs
     with pytest.raises(InputError, match="tile_batch must be at least 1"):
         load_model(trained_2d[0].model_dir, tile_batch=0)
+    with pytest.raises(InputError, match=r"tile_step must lie in \(0, 1\]"):
+        load_model(trained_2d[0].model_dir, tile_step=1.5)
 
 
 def test_straightened_prediction_is_warped_back_to_the_native_grid(trained_3d, converted, tmp_path):

@@ -109,6 +109,7 @@ def _profile(**changes):
     ({"nnunet_epochs": {"2d": 0, "3d_fullres": 2}}, r"nnunet_epochs must give a whole number >= 1"),
     ({"nnunet_parallel_jobs": 0}, r"nnunet_parallel_jobs must be at least 1, got 0"),
     ({"nnunet_tile_batch": 0}, r"nnunet_tile_batch must be at least 1, got 0"),
+    ({"nnunet_tile_step": 0}, r"nnunet_tile_step must lie in \(0, 1\], got 0"),
     ({"nnunet_unseen_site_models": ["chunks_native 3d_fullres"]}, r"nnunet_unseen_site_models: .* not in nnunet_grid"),
     ({"nnunet_unseen_site_models": "chunks_native 2d"}, r"nnunet_unseen_site_models must be list or null"),
 ])

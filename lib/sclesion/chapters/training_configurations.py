@@ -50,7 +50,7 @@ VARIANT_COLUMNS: list[str] = [
 METHOD_SETTINGS: tuple[str, ...] = (
     "folds", "n_folds", "trainer", "epochs", "iterations_per_epoch", "val_iterations_per_epoch",
     "oversample_foreground", "learning_rate", "lesion_oversample", "plans", "base_features", "max_features",
-    "max_stages", "batch_size", "max_patch", "device", "tile_batch",
+    "max_stages", "batch_size", "max_patch", "device", "tile_batch", "tile_step",
 )
 #: Columns identifying a test set in the prediction index and in :func:`score_grid`'s metrics table.
 GRID_COLUMNS: list[str] = ["dataset", "variant", "configuration", "fold", "site"]

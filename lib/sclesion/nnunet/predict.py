@@ -9,8 +9,12 @@ sets) and ``sclesion segment`` (:mod:`sclesion.segment.run`, users' own scans) b
 Inference settings of the study: every available fold ensembled (logits averaged), sliding window with tile
 step 0.5 and Gaussian weighting, no mirroring, ``checkpoint_final.pth``.
 
-Tiles in batches
-----------------
+Tiles: step and batches
+-----------------------
+``tile_step`` (:func:`load_model`; ``nnunet_tile_step``) is nnU-Net's ``-step_size``: the distance between two
+tiles as a share of the patch (0.5, the study's, overlaps every tile by half; 1.0, the CPU demo's, only as much
+as the image's size forces, about four times fewer tiles for a 3d patch).
+
 nnU-Net passes the sliding window's tiles through the network one at a time. With ``tile_batch`` > 1
 (:func:`load_model`; the demo profile's ``nnunet_tile_batch``) that many tiles go through in one forward pass and
 are then added into the logits one by one, in nnU-Net's order, with its Gaussian weights and half-precision sums
@@ -122,7 +126,7 @@ class Model:
         :func:`weights_checksum` of the folds ensembled.
     device : str
     tile_batch : int
-        Sliding-window tiles per forward pass (module docstring, "Tiles in batches").
+        Sliding-window tiles per forward pass (module docstring, "Tiles: step and batches").
     """
 
     predictor: object
@@ -178,7 +182,7 @@ def check_model_folder(model_dir: str | Path) -> Path:
 
 
 def load_model(model_dir: str | Path, folds: list[int] | None = None, device: str = "cpu",
-               checkpoint: str = CHECKPOINT, tile_batch: int = 1) -> Model:
+               checkpoint: str = CHECKPOINT, tile_batch: int = 1, tile_step: float = TILE_STEP_SIZE) -> Model:
     """Load a trained model folder (``<trainer>__<plans>__<configuration>``) for prediction.
 
     Parameters
@@ -191,12 +195,15 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
         ``"cpu"`` or ``"cuda"``.
     checkpoint : str, default ``checkpoint_final.pth``
     tile_batch : int, default 1
-        Sliding-window tiles per forward pass; 1 is nnU-Net's own loop (module docstring, "Tiles in batches").
+        Sliding-window tiles per forward pass; 1 is nnU-Net's own loop (module docstring, "Tiles: step and batches").
+    tile_step : float, default 0.5
+        Distance between tiles as a share of the patch, in (0, 1] (nnU-Net's ``-step_size``).
 
     Raises
     ------
     InputError
-        If the folder lacks its plans, dataset.json or any requested checkpoint, or ``tile_batch`` < 1.
+        If the folder lacks its plans, dataset.json or any requested checkpoint, ``tile_batch`` < 1 or
+        ``tile_step`` outside (0, 1].
     """
     import torch
 
@@ -210,6 +217,8 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
         raise InputError(f"device must be cpu or cuda, got {device!r}")
     if int(tile_batch) < 1:
         raise InputError(f"tile_batch must be at least 1, got {tile_batch!r}")
+    if not 0 < float(tile_step) <= 1:
+        raise InputError(f"tile_step must lie in (0, 1], got {tile_step!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda asked for, but torch finds no CUDA device here; use --device cpu")
     folds = available_folds(model_dir, checkpoint) if folds is None else list(folds)
@@ -244,7 +253,7 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
     network.load_state_dict(parameters[0])
     with contextlib.redirect_stdout(io.StringIO()):
         predictor = nnUNetPredictor(
-            tile_step_size=TILE_STEP_SIZE, use_gaussian=USE_GAUSSIAN, use_mirroring=USE_MIRRORING,
+            tile_step_size=float(tile_step), use_gaussian=USE_GAUSSIAN, use_mirroring=USE_MIRRORING,
             perform_everything_on_device=device == "cuda", device=torch.device(device), verbose=False,
             allow_tqdm=False,
         )
@@ -262,7 +271,7 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
 
 def _batched_sliding_window(predictor, data, slicers, do_on_device: bool = True, batch: int = 1):
     """nnU-Net's ``nnUNetPredictor._internal_predict_sliding_window_return_logits`` with ``batch`` tiles per
-    forward pass (module docstring, "Tiles in batches"); bound to a predictor by :func:`load_model`.
+    forward pass (module docstring, "Tiles: step and batches"); bound to a predictor by :func:`load_model`.
 
     Parameters
     ----------
@@ -500,6 +509,7 @@ def predict_files(
     model_dir: str | Path, images: list[str | Path], out_dir: str | Path, folds: list[int] | None = None,
     device: str = "cpu", threads: int | None = None, inverse_fields: list | None = None,
     native_images: list | None = None, progress: bool = True, tile_batch: int = 1,
+    tile_step: float = TILE_STEP_SIZE,
 ) -> pd.DataFrame:
     """Predict several images with one model and write the outputs (module docstring); skip finished ones.
 
@@ -521,8 +531,9 @@ def predict_files(
         outputs are then written on the native grid under the native image's stem.
     progress : bool, default True
     tile_batch : int, default 1
-        Sliding-window tiles per forward pass (module docstring, "Tiles in batches"); recorded with the outputs,
-        so a change predicts again.
+    tile_step : float, default 0.5
+        Sliding-window tiles per forward pass and distance between tiles (module docstring, "Tiles: step and
+        batches"); recorded with the outputs, so a change predicts again.
 
     Returns
     -------
@@ -549,11 +560,12 @@ def predict_files(
         if straight:
             inputs.update(field=inverse_fields[i], native=native_images[i])
         outputs = list(output_paths(stems[i], out_dir).values())
-        sets.append(OutputSet("predict", outputs, inputs, {"folds": used_folds, "tile_batch": int(tile_batch)}))
+        sets.append(OutputSet("predict", outputs, inputs, {"folds": used_folds, "tile_batch": int(tile_batch),
+                                                                 "tile_step": float(tile_step)}))
     pending = [i for i, outputs in enumerate(sets) if not outputs.up_to_date()]
     for i in pending:  # a bad image or model folder is one line before any work starts
         load_checked(images[i], "image")
-    model = load_model(model_dir, folds, device, tile_batch=tile_batch) if pending else None
+    model = load_model(model_dir, folds, device, tile_batch=tile_batch, tile_step=tile_step) if pending else None
     rows = []
     previous_threads = torch.get_num_threads()
     if threads:

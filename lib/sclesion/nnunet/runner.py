@@ -134,9 +134,11 @@ def run_local(jobs: list[TrainJob], progress: bool = True, parallel: int = 1) ->
 
     rows: dict[int, dict] = {}
     bar = tqdm(total=len(jobs), desc="training", unit="model", disable=not progress)
+    # Side by side, the longest (3d) jobs start first, so that the short ones fill the gaps at the end.
+    order = sorted(range(len(jobs)), key=lambda i: _is_2d(jobs[i].label)) if parallel > 1 else range(len(jobs))
     # Threads only wait for the training processes; the pool's threads start them, so they outlive them.
     with ThreadPoolExecutor(max_workers=max(1, int(parallel))) as pool:
-        futures = {pool.submit(timed, job): i for i, job in enumerate(jobs)}
+        futures = {pool.submit(timed, jobs[i]): i for i in order}
         failure = None
         for future in as_completed(futures):
             try:
@@ -150,6 +152,11 @@ def run_local(jobs: list[TrainJob], progress: bool = True, parallel: int = 1) ->
     if failure is not None:
         raise failure
     return pd.DataFrame([rows[i] for i in sorted(rows)], columns=["job", "status", "seconds"])
+
+
+def _is_2d(name: str) -> bool:
+    """Whether a job label (``chunks_native 2d fold 0``) or model folder (``...__2d``) is a 2d model's."""
+    return " 2d " in f" {name} " or name.endswith("__2d")
 
 
 def slurm_executor(settings: NnunetSettings, folder: str | Path, name: str = "sclesion-nnunet"):
@@ -216,7 +223,7 @@ def predict_grid(settings: NnunetSettings, bids_root: str | Path, work_dir: str 
             tasks.append({
                 "model_dir": str(job.model_dir), "images": [str(p) for p in part["image"]], "out_dir": str(out),
                 "folds": [job.fold], "device": settings.device, "threads": settings.threads,
-                "tile_batch": settings.tile_batch,
+                "tile_batch": settings.tile_batch, "tile_step": settings.tile_step,
                 "inverse_fields": [str(p) for p in part["inverse_field"]] if straight else None,
                 "native_images": [str(p) for p in part["native_reference"]] if straight else None,
             })
@@ -246,7 +253,7 @@ def _predict_test_sets(tasks: list[dict], parallel: int, progress: bool) -> None
         for task in tasks:
             predict_files(**task, progress=progress)
         return
-    order = sorted(range(len(tasks)), key=lambda i: Path(tasks[i]["model_dir"]).name.endswith("__2d"))
+    order = sorted(range(len(tasks)), key=lambda i: _is_2d(Path(tasks[i]["model_dir"]).name))
     with process_pool(parallel, context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(predict_files, **tasks[i], progress=False) for i in order]
         for future in tqdm(as_completed(futures), total=len(futures), desc="predicting test sets", unit="set",

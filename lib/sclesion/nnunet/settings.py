@@ -23,6 +23,7 @@ nnunet_device                      ``cpu`` or ``cuda``                          
 nnunet_threads                     torch threads per process                                         8
 nnunet_parallel_jobs               local executor: trainings and predictions run side by side        1
 nnunet_tile_batch                  sliding-window tiles per forward pass when predicting             1
+nnunet_tile_step                   distance between sliding-window tiles, share of the patch         0.5
 nnunet_unseen_site_models          ``<dataset> <configuration>`` models that predict BWH and UCSF    null
 nnunet_n_proc                      nnU-Net worker processes (fingerprint, preprocessing, export)     8
 nnunet_n_proc_da                   data-augmentation workers per training (0 = in process)           12
@@ -81,6 +82,7 @@ class NnunetSettings:
     threads: int = 8
     parallel_jobs: int = 1
     tile_batch: int = 1
+    tile_step: float = 0.5
     unseen_site_models: tuple[str, ...] | None = None
     n_proc: int = 8
     n_proc_da: int = 12
@@ -127,7 +129,7 @@ KEY_TYPES: dict[str, tuple[type, ...]] = {
     "lesion_oversample": (*_NUMBER, dict),
     "plans": (str,), "base_features": (int, type(None)), "max_features": (int, type(None)),
     "max_stages": (int, type(None)), "batch_size": (dict, type(None)), "max_patch": (dict, type(None)),
-    "device": (str,), "threads": (int,), "parallel_jobs": (int,), "tile_batch": (int,),
+    "device": (str,), "threads": (int,), "parallel_jobs": (int,), "tile_batch": (int,), "tile_step": _NUMBER,
     "unseen_site_models": (list, type(None)), "n_proc": (int,), "n_proc_da": (int,), "validate": (bool,),
     "executor": (str,), "slurm_partition": (str,), "slurm_gpus": (int,), "slurm_cpus": (int,),
     "slurm_mem_gb": (int,), "slurm_time_min": (int,),
@@ -186,6 +188,8 @@ def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
             raise InputError(f"nnunet_unseen_site_models: {unknown} not in nnunet_grid (write '<dataset> "
                              f"<configuration>', e.g. 'chunks_native 2d')")
         simple["unseen_site_models"] = models
+    if not 0 < simple.get("tile_step", 0.5) <= 1:
+        raise InputError(f"nnunet_tile_step must lie in (0, 1], got {simple['tile_step']!r}")
     for key in ("parallel_jobs", "tile_batch"):
         if simple.get(key, 1) < 1:
             raise InputError(f"nnunet_{key} must be at least 1, got {simple[key]!r}")
