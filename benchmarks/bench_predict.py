@@ -16,13 +16,16 @@ The whole test set is predicted in one call per tool, in this run, one after the
   included, as a user waits for it);
 * nnU-Net: ``nnUNetv2_predict -i FOLDER -o OUT -d DATASET -c CONFIGURATION -tr TRAINER -p PLANS -f FOLDS
   -chk checkpoint_final.pth -step_size 0.5 --disable_tta -device cpu -npp 1 -nps 1`` (the same model folder
-  and inference settings; one preprocessing and one export worker).
+  and inference settings; one preprocessing and one export worker);
+* the demo profile's settings, in process: tiles in batches of 8 (``nnunet_tile_batch``) with the study's step,
+  then also with the demo's tile step 1.0 (``nnunet_tile_step``), beside ``nnUNetv2_predict -step_size 1.0``.
 
 Both get the same thread limits (``nnUNet_def_n_proc`` too: nnU-Net, and we as nnU-Net, cap the sliding
 window's torch threads at it) and ``OMP_WAIT_POLICY=PASSIVE`` (the ``sclesion`` command's default; this
 process sets it for itself, before torch loads, unless it is set). Reported per model: wall seconds per chunk
 of each, the ratio ours / nnU-Net (commands against each other) and whether the label maps of both tools agree
-voxel by voxel on every chunk.
+voxel by voxel on every chunk; for the demo's settings, seconds per chunk and the share of voxels whose label
+differs from nnU-Net's with the same tile step (float rounding of the batched tiles).
 """
 
 from __future__ import annotations
@@ -63,6 +66,18 @@ def same_labels(ours: Path, theirs: Path, cases: list[str]) -> bool:
         if not np.array_equal(a, b):
             return False
     return True
+
+
+def changed_share(ours: Path, theirs: Path, cases: list[str]) -> float:
+    """Share of voxels, over every case, whose label differs between the two output folders."""
+    import nibabel as nib
+
+    changed = total = 0
+    for case in cases:
+        a = np.asanyarray(nib.load(ours / "labelmaps" / f"{case}_0000.nii.gz").dataobj)
+        b = np.asanyarray(nib.load(theirs / f"{case}.nii.gz").dataobj)
+        changed, total = changed + int((a != b).sum()), total + a.size
+    return changed / total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,14 +122,33 @@ def main(argv: list[str] | None = None) -> int:
             theirs, _ = measure(theirs_cmd, env)
             same = same_labels(tmp / "ours", tmp / "nnunet", list(cases["case_id"]))
             same = same and same_labels(tmp / "ours_in_process", tmp / "nnunet", list(cases["case_id"]))
-        rows.append((configuration, len(cases), in_process, ours, theirs, same))
+            demo = []  # (label, seconds, changed share against nnU-Net with the same step, nnU-Net's seconds)
+            for step in (0.5, 1.0):
+                start = time.perf_counter()
+                predict_files(model_dir, images, tmp / f"batched_{step}", threads=args.threads, progress=False,
+                              tile_batch=8, tile_step=step)
+                seconds = time.perf_counter() - start
+                reference, nnunet_seconds = tmp / "nnunet", theirs
+                if step != 0.5:
+                    step_cmd, _ = nnunet_predict_command(model_dir, inputs, tmp / "nnunet_step1", folds, tile_step=step)
+                    nnunet_seconds, _ = measure(step_cmd, env)
+                    reference = tmp / "nnunet_step1"
+                demo.append((f"batch 8, step {step}", seconds,
+                             changed_share(tmp / f"batched_{step}", reference, list(cases["case_id"])), nnunet_seconds))
+        rows.append((configuration, len(cases), in_process, ours, theirs, same, demo))
         print(f"nnU-Net's command: {shlex.join(theirs_cmd)}", flush=True)
     print(f"\n{'model':<11} {'chunks':>6} {'ours in process s/chunk':>23} {'ours command s/chunk':>20} "
           f"{'nnU-Net s/chunk':>15} {'ratio (commands)':>16}  same labels")
-    for configuration, n, in_process, ours, theirs, same in rows:
+    for configuration, n, in_process, ours, theirs, same, _ in rows:
         print(f"{configuration:<11} {n:6d} {in_process / n:23.2f} {ours / n:20.2f} {theirs / n:15.2f} "
               f"{ours / theirs:16.2f}  {same}")
-    return 0 if all(r[-1] for r in rows) else 1
+    print(f"\nthe demo's settings, in process; nnU-Net's command with the same tile step\n{'model':<11} "
+          f"{'settings':<17} {'ours s/chunk':>12} {'nnU-Net s/chunk':>15} {'ratio':>6}  voxels changed")
+    for configuration, n, *_, demo in rows:
+        for label, seconds, changed, nnunet_seconds in demo:
+            print(f"{configuration:<11} {label:<17} {seconds / n:12.2f} {nnunet_seconds / n:15.2f} "
+                  f"{seconds / nnunet_seconds:6.2f}  {changed:.2e}")
+    return 0 if all(r[5] for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -216,7 +216,7 @@ def test_local_jobs_side_by_side_keep_their_order_and_a_failure_is_raised_after_
         return "trained"
 
     monkeypatch.setattr(runner, "run_job", fake_run_job)
-    jobs = [SimpleNamespace(label=f"job {i}") for i in range(3)]
+    jobs = [SimpleNamespace(label=f"job {i}", configuration="3d_fullres") for i in range(3)]
     table = runner.run_local([jobs[0], jobs[2]], progress=False, parallel=2)
     assert table["job"].tolist() == ["job 0", "job 2"] and set(table["status"]) == {"trained"}
     assert max(most) == 2  # both ran at once
@@ -225,6 +225,19 @@ def test_local_jobs_side_by_side_keep_their_order_and_a_failure_is_raised_after_
         runner.run_local(jobs, progress=False, parallel=2)
     assert not running  # every started job ended before the error reached the caller
     assert runner.run_local(jobs[:1], progress=False)["job"].tolist() == ["job 0"]
+
+
+def test_side_by_side_the_3d_jobs_start_first(monkeypatch):
+    from sclesion.nnunet import runner
+
+    started = []
+    monkeypatch.setattr(runner, "run_job", lambda job: started.append(job.label) or "trained")
+    jobs = [SimpleNamespace(label=f"job {i}", configuration=c) for i, c in enumerate(["2d", "2d", "3d_fullres"])]
+    runner.run_local(jobs, progress=False, parallel=2)
+    assert "job 2" in started[:2] and started[2] == "job 1"  # the 3d job among the first two, the last 2d job last
+    started.clear()
+    runner.run_local(jobs, progress=False)  # one at a time: the grid's order
+    assert started == ["job 0", "job 1", "job 2"]
 
 
 def test_a_broken_record_reads_as_no_record(tmp_path):

@@ -388,8 +388,10 @@ def predict_image(model: Model, image: str | Path) -> nib.Nifti1Image:
 
 
 def nnunet_predict_command(model_dir: str | Path, input_dir: str | Path, output_dir: str | Path,
-                           folds: list[int] | None = None, device: str = "cpu") -> tuple[list[str], dict[str, str]]:
-    """The ``nnUNetv2_predict`` call (nnU-Net's own command) with the study's settings for a model folder laid
+                           folds: list[int] | None = None, device: str = "cpu", tile_step: float = TILE_STEP_SIZE
+                           ) -> tuple[list[str], dict[str, str]]:
+    """The ``nnUNetv2_predict`` call (nnU-Net's own command) with the study's settings (or another ``tile_step``,
+    its ``-step_size``) for a model folder laid
     out as nnU-Net's (``<nnUNet_results>/Dataset<id>_<name>/<trainer>__<plans>__<configuration>``), and the
     environment variables it needs; for checking that nnU-Net's tools load our models, and for benchmarks.
 
@@ -413,7 +415,7 @@ def nnunet_predict_command(model_dir: str | Path, input_dir: str | Path, output_
     folds = available_folds(model_dir) if folds is None else folds
     command = [str(Path(sys.executable).parent / "nnUNetv2_predict"), "-i", str(input_dir), "-o", str(output_dir),
                "-d", dataset, "-c", configuration, "-tr", trainer, "-p", plans, "-f", *[str(f) for f in folds],
-               "-chk", CHECKPOINT, "-step_size", str(TILE_STEP_SIZE), "--disable_tta", "-device", device,
+               "-chk", CHECKPOINT, "-step_size", str(tile_step), "--disable_tta", "-device", device,
                "-npp", "1", "-nps", "1"]
     environ = {"nnUNet_raw": str(results.parent / "raw"), "nnUNet_preprocessed": str(results.parent / "preprocessed"),
                "nnUNet_results": str(results)}

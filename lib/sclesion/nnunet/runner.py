@@ -135,7 +135,7 @@ def run_local(jobs: list[TrainJob], progress: bool = True, parallel: int = 1) ->
     rows: dict[int, dict] = {}
     bar = tqdm(total=len(jobs), desc="training", unit="model", disable=not progress)
     # Side by side, the longest (3d) jobs start first, so that the short ones fill the gaps at the end.
-    order = sorted(range(len(jobs)), key=lambda i: _is_2d(jobs[i].label)) if parallel > 1 else range(len(jobs))
+    order = sorted(range(len(jobs)), key=lambda i: jobs[i].configuration == "2d") if parallel > 1 else range(len(jobs))
     # Threads only wait for the training processes; the pool's threads start them, so they outlive them.
     with ThreadPoolExecutor(max_workers=max(1, int(parallel))) as pool:
         futures = {pool.submit(timed, jobs[i]): i for i in order}
@@ -152,11 +152,6 @@ def run_local(jobs: list[TrainJob], progress: bool = True, parallel: int = 1) ->
     if failure is not None:
         raise failure
     return pd.DataFrame([rows[i] for i in sorted(rows)], columns=["job", "status", "seconds"])
-
-
-def _is_2d(name: str) -> bool:
-    """Whether a job label (``chunks_native 2d fold 0``) or model folder (``...__2d``) is a 2d model's."""
-    return " 2d " in f" {name} " or name.endswith("__2d")
 
 
 def slurm_executor(settings: NnunetSettings, folder: str | Path, name: str = "sclesion-nnunet"):
@@ -220,13 +215,13 @@ def predict_grid(settings: NnunetSettings, bids_root: str | Path, work_dir: str 
             part = cases[cases["subset"] == subset]
             out = folders.predictions / spec.name / job.model_dir.name / f"fold_{job.fold}" / site
             straight = spec.straightened
-            tasks.append({
+            tasks.append((job.configuration, {
                 "model_dir": str(job.model_dir), "images": [str(p) for p in part["image"]], "out_dir": str(out),
                 "folds": [job.fold], "device": settings.device, "threads": settings.threads,
                 "tile_batch": settings.tile_batch, "tile_step": settings.tile_step,
                 "inverse_fields": [str(p) for p in part["inverse_field"]] if straight else None,
                 "native_images": [str(p) for p in part["native_reference"]] if straight else None,
-            })
+            }))
             rows.append({
                 "dataset": job.dataset, "variant": spec.variant, "configuration": job.configuration,
                 "fold": job.fold, "site": site, "n_images": len(part), "labelmaps": out / "labelmaps",
@@ -245,17 +240,17 @@ def predict_grid(settings: NnunetSettings, bids_root: str | Path, work_dir: str 
     return index
 
 
-def _predict_test_sets(tasks: list[dict], parallel: int, progress: bool) -> None:
-    """Run :func:`sclesion.nnunet.predict.predict_files` on each task's keyword arguments: in this process
-    (each with its own progress bar) or ``parallel`` at a time in worker processes that die with this one (one
-    bar over the test sets; 3d models first, as they take longest)."""
+def _predict_test_sets(tasks: list[tuple[str, dict]], parallel: int, progress: bool) -> None:
+    """Run :func:`sclesion.nnunet.predict.predict_files` on each ``(configuration, keyword arguments)`` task: in
+    this process (each with its own progress bar) or ``parallel`` at a time in worker processes that die with this
+    one (one bar over the test sets; 3d models first, as they take longest)."""
     if parallel <= 1:
-        for task in tasks:
+        for _, task in tasks:
             predict_files(**task, progress=progress)
         return
-    order = sorted(range(len(tasks)), key=lambda i: _is_2d(Path(tasks[i]["model_dir"]).name))
+    order = sorted(tasks, key=lambda task: task[0] == "2d")
     with process_pool(parallel, context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(predict_files, **tasks[i], progress=False) for i in order]
+        futures = [pool.submit(predict_files, **task, progress=False) for _, task in order]
         for future in tqdm(as_completed(futures), total=len(futures), desc="predicting test sets", unit="set",
                            disable=not progress):
             future.result()
