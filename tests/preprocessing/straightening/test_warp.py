@@ -184,3 +184,26 @@ def test_warp_labels_back_is_the_full_interpolation_thresholded():
         for value, region in ((1, labels >= 1), (2, labels == 2)):
             expected.reshape(-1)[inside[interpolate(region, coords, 3) > 0.5]] = value
         np.testing.assert_array_equal(out, expected)
+
+
+def test_coordinates_are_computed_once_per_field_and_grid_and_warps_stay_the_same(monkeypatch):
+    from sclesion.preprocessing.straightening import warp
+
+    rng = np.random.default_rng(3)
+    affine = np.diag([0.9, 0.9, 3.0, 1.0])
+    moving = nib.Nifti1Image(rng.random((12, 11, 6)).astype(np.float32), affine)
+    field = warp.field_image(rng.normal(0, 0.4, (12, 11, 6, 3)).astype(np.float32), affine)
+    computed = []
+    original = warp.voxel_coordinates
+    monkeypatch.setattr(warp, "voxel_coordinates", lambda *args: computed.append(1) or original(*args))
+    first = np.asanyarray(warp.apply_warp(moving, field, moving, interp="linear").dataobj)
+    second = np.asanyarray(warp.apply_warp(moving, field, moving, interp="linear").dataobj)
+    assert len(computed) == 1
+    np.testing.assert_array_equal(first, second)
+    positions = warp.field_positions(field)  # the uncached way: sample at the field's positions
+    np.testing.assert_array_equal(first, warp.sample(moving.get_fdata(dtype=np.float32), affine, positions, 1))
+    other = nib.Nifti1Image(moving.get_fdata(dtype=np.float32)[:, :, :5], affine)  # another moving grid
+    computed.clear()
+    warp.apply_warp(other, field, moving, interp="nearest")
+    warp.apply_warp(moving, field, moving, interp="nearest")
+    assert len(computed) == 1

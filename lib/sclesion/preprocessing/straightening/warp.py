@@ -15,10 +15,15 @@ Inside this library world positions are RAS+ (nibabel's convention); :func:`fiel
 
 Sampling beyond the moving image: a voxel covers half a voxel on each side of its centre, so positions up
 to half a voxel outside the grid take the edge value; anything farther out is 0.
+
+Where a field's positions fall in a moving grid is computed once per field object and moving grid
+(:func:`warp_coordinates`): straightening warps an image and its masks through the same field, and the
+straightening measures warp several masks there and back.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Literal
 
 import nibabel as nib
@@ -124,6 +129,33 @@ def voxel_coordinates(
     return np.concatenate(found) if found else np.zeros(0, dtype=int), np.clip(coords, 0, upper)
 
 
+#: Per field image: moving grid (affine bytes, shape) -> :func:`voxel_coordinates` of the field's positions.
+_COORDINATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def warp_coordinates(field: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, int, int]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`voxel_coordinates` of a field's moving-space positions (:func:`field_positions`) in a moving grid.
+
+    Kept for as long as the field image lives, per moving grid: the arrays are shared between calls and must
+    not be changed; a field's data must not change after its first use.
+
+    Parameters
+    ----------
+    field : nib.Nifti1Image
+        Warping field.
+    affine : ndarray, shape (4, 4)
+        Voxel-to-world affine of the moving grid.
+    shape : tuple of int
+        Moving grid shape (X, Y, Z).
+    """
+    per_grid = _COORDINATES.setdefault(field, {})
+    key = (np.asarray(affine, dtype=np.float64).tobytes(), tuple(int(n) for n in shape))
+    if key not in per_grid:
+        per_grid[key] = voxel_coordinates(field_positions(field, field.get_filename()), affine, key[1])
+    return per_grid[key]
+
+
 def interpolate(volume: np.ndarray, coords: np.ndarray, order: int, only: np.ndarray | None = None) -> np.ndarray:
     """Interpolate a volume at voxel coordinates inside it (from :func:`voxel_coordinates`).
 
@@ -212,9 +244,10 @@ def apply_warp(
     if len(moving.shape) != 3:
         raise InputError(f"apply_warp needs a 3D image; got shape {moving.shape}", moving.get_filename())
     _check_field_grid(warp, reference)
-    positions = field_positions(warp, warp.get_filename())
-    values = sample(read_data(moving, moving.get_filename() or "the moving image", dtype=None), moving.affine,
-                    positions, ORDERS[interp])
+    volume = read_data(moving, moving.get_filename() or "the moving image", dtype=None)
+    inside, coords = warp_coordinates(warp, moving.affine, volume.shape)
+    values = np.zeros(warp.shape[:3], dtype=np.float32)
+    values.reshape(-1)[inside] = interpolate(volume, coords, ORDERS[interp])
     if threshold is not None:
         data = (values > threshold).astype(np.uint8)
     elif interp == "nearest":
@@ -279,9 +312,7 @@ def warp_labels_back(
     """
     _check_field_grid(inverse_field, native_reference)
     labels = read_data(label_map_straight, label_map_straight.get_filename() or "the label map", dtype=None)
-    positions = field_positions(inverse_field, inverse_field.get_filename())
-    inside, coords = voxel_coordinates(positions, label_map_straight.affine, labels.shape)
-    del positions
+    inside, coords = warp_coordinates(inverse_field, label_map_straight.affine, labels.shape)
     out = np.zeros(native_reference.shape[:3], dtype=np.uint8)
     for value, region in ((1, labels >= 1), (2, labels == 2)):
         if not region.any():  # the spline of an empty region is 0 everywhere
