@@ -37,8 +37,8 @@ from matplotlib.figure import Figure
 
 from sclesion.core.errors import InputError
 from sclesion.core.nifti import load_mask
-from sclesion.data import paper as paper_tables
 from sclesion.core.workers import process_pool
+from sclesion.data import paper as paper_tables
 from sclesion.data.bids import discover
 from sclesion.evaluation.lesions import count_lesions
 from sclesion.figures.slices import PULL_APART_MM, TEXT_WIDTH_IN, axial_lesion_panel, cord_plane_mm, sagittal_mip_panel

@@ -207,7 +207,14 @@ def sample(volume: np.ndarray, affine: np.ndarray, positions: np.ndarray, order:
         Interpolated values; 0 more than half a voxel outside the volume.
     """
     inside, coords = voxel_coordinates(positions, affine, volume.shape)
-    values = np.zeros(positions.shape[:-1], dtype=np.float32)
+    return _values_at(volume, inside, coords, positions.shape[:-1], order)
+
+
+def _values_at(volume: np.ndarray, inside: np.ndarray, coords: np.ndarray, shape: tuple[int, ...], order: int
+               ) -> np.ndarray:
+    """An array of ``shape`` (float32) holding ``volume`` interpolated at ``coords`` for the flat indices
+    ``inside`` (:func:`voxel_coordinates`), 0 elsewhere."""
+    values = np.zeros(shape, dtype=np.float32)
     values.reshape(-1)[inside] = interpolate(volume, coords, order)
     return values
 
@@ -246,8 +253,7 @@ def apply_warp(
     _check_field_grid(warp, reference)
     volume = read_data(moving, moving.get_filename() or "the moving image", dtype=None)
     inside, coords = warp_coordinates(warp, moving.affine, volume.shape)
-    values = np.zeros(warp.shape[:3], dtype=np.float32)
-    values.reshape(-1)[inside] = interpolate(volume, coords, ORDERS[interp])
+    values = _values_at(volume, inside, coords, warp.shape[:3], ORDERS[interp])
     if threshold is not None:
         data = (values > threshold).astype(np.uint8)
     elif interp == "nearest":
