@@ -125,8 +125,6 @@ class Model:
     weights_sha256 : str
         :func:`weights_checksum` of the folds ensembled.
     device : str
-    tile_batch : int
-        Sliding-window tiles per forward pass (module docstring, "Tiles: step and batches").
     """
 
     predictor: object
@@ -137,7 +135,6 @@ class Model:
     orientation: str = DEFAULT_ORIENTATION
     weights_sha256: str = ""
     device: str = "cpu"
-    tile_batch: int = 1
 
 
 def weights_checksum(model_dir: str | Path, folds: list[int], checkpoint: str = CHECKPOINT) -> str:
@@ -266,7 +263,7 @@ def load_model(model_dir: str | Path, folds: list[int] | None = None, device: st
     if reader not in _REVERSED_AXES_READERS + _SAME_AXES_READERS:
         raise InputError(f"plans use the image reader {reader!r}, whose axis order is not known here", model_dir)
     return Model(predictor, folds, configuration, reader in _REVERSED_AXES_READERS, model_dir, orientation,
-                 weights_checksum(model_dir, folds, checkpoint), device, int(tile_batch))
+                 weights_checksum(model_dir, folds, checkpoint), device)
 
 
 def _batched_sliding_window(predictor, data, slicers, do_on_device: bool = True, batch: int = 1):
