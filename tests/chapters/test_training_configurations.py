@@ -322,3 +322,17 @@ def test_headline_beside_targets_and_paper():
     assert headline(per_image).loc[0, "meets_target"]  # per image only: 0.88 >= 0.85
     with pytest.raises(InputError, match="no evaluated test image"):
         headline(per_image, site="BWH")
+
+
+def test_last_epochs_gives_the_first_epoch_with_a_lesion_pseudo_dice():
+    from sclesion.chapters.training_configurations import last_epochs
+
+    curves = pd.DataFrame({
+        "dataset": ["a"] * 3 + ["b"] * 2, "configuration": ["2d"] * 3 + ["3d_fullres"] * 2, "fold": 0,
+        "epoch": [0, 1, 2, 0, 1], "epoch_seconds": 30.0, "train_loss": [0.5, 0.1, -0.2, 0.4, 0.3],
+        "val_loss": 0.0, "pseudo_dice_cord": 0.9, "pseudo_dice_lesion": [0.0, 0.4, 0.0, 0.0, 0.0],
+    })
+    table = last_epochs(curves)
+    assert table["epochs"].tolist() == [3, 2] and table["minutes"].tolist() == [1.5, 1.0]
+    assert table["lesion_from_epoch"].iloc[0] == 1 and np.isnan(table["lesion_from_epoch"].iloc[1])
+    assert table["train_loss"].tolist() == [-0.2, 0.3]

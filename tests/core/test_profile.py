@@ -83,7 +83,7 @@ def _write(tmp_path, **changes):
     ({"nnunet_epoch": 3}, "unknown profile key.*nnunet_epoch"),
     ({"nnunet_folds": [0, 5]}, "must lie in 0..1"),
     ({"nnunet_epochs": "ten"}, "nnunet_epochs must be int or dict, got 'ten'"),
-    ({"nnunet_learning_rate": "fast"}, "nnunet_learning_rate must be int or float"),
+    ({"nnunet_learning_rate": "fast"}, "nnunet_learning_rate must be int or float or dict"),
     ({"nnunet_validate": 1}, "nnunet_validate must be bool, got 1"),
     ({"nnunet_threads": 2.5}, "nnunet_threads must be int"),
 ])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -330,6 +331,26 @@ def test_trainer_class_derives_from_the_papers_trainer():
     assert issubclass(cls, nnUNetTrainerDiceCELoss_noSmooth) and cls is not nnUNetTrainerDiceCELoss_noSmooth
     with pytest.raises(ValueError, match="no trainer class 'nnUNetTrainerNope'"):
         trainer_class(Schedule("nnUNetTrainerNope", 1, 2, 1))
+    with pytest.raises(ValueError, match="unknown optimizer 'adam'"):
+        trainer_class(Schedule(TRAINER, 1, 2, 1, optimizer="adam"))
+
+
+@pytest.mark.parametrize("optimizer, kind, extra", [("sgd", "SGD", {"momentum": 0.99, "nesterov": True}),
+                                                    ("adamw", "AdamW", {"amsgrad": True})])
+def test_trainer_builds_the_scheduled_optimizer(optimizer, kind, extra):
+    import torch
+
+    from sclesion.nnunet.trainer import trainer_class
+
+    cls = trainer_class(Schedule(TRAINER, 4, 2, 1, 0.8, 0.003, optimizer=optimizer))
+    trainer = SimpleNamespace(network=torch.nn.Linear(2, 2), initial_lr=0.003, weight_decay=3e-5, num_epochs=4)
+    built, schedule = cls.configure_optimizers(trainer)
+    assert type(built).__name__ == kind
+    group = built.param_groups[0]
+    assert group["lr"] == 0.003 and group["weight_decay"] == 3e-5
+    assert {key: group[key] for key in extra} == extra
+    schedule.step(2)  # the poly decay applies to either optimizer
+    assert group["lr"] == pytest.approx(0.003 * 0.5 ** 0.9)
 
 
 def test_local_training_replaces_an_interrupted_fold_and_resumes(trained_2d):
@@ -364,6 +385,7 @@ def test_training_curves_have_one_row_per_epoch(trained_2d, trained_3d, work, se
     curves = training_curves(job.fold_dir)
     assert list(curves.columns) == CURVE_COLUMNS and curves["epoch"].tolist() == [0]  # 1 epoch
     assert curves["learning_rate"].iloc[0] == pytest.approx(0.03)  # the poly schedule at epoch 0 = initial lr
+    assert read_schedule(job.fold_dir).optimizer == "sgd" and read_schedule(trained_3d[0].fold_dir).optimizer == "adamw"
     assert np.isfinite(curves[["train_loss", "val_loss"]].to_numpy()).all() and curves["epoch_seconds"].iloc[0] > 0
     table = grid_curves(grid_jobs(settings, work))
     assert table[["dataset", "configuration", "fold", "epoch"]].values.tolist() == [

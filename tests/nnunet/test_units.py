@@ -45,6 +45,7 @@ def test_paper_profile_gives_the_papers_settings():
     assert (settings.trainer, settings.epochs, settings.iterations_per_epoch, settings.val_iterations_per_epoch) == (
         BASE, 1000, 250, 50)
     assert (settings.oversample_foreground, settings.learning_rate, settings.lesion_oversample) == (0.33, 0.01, 0.0)
+    assert settings.optimizer == "sgd"
     assert settings.plans == DEFAULT_PLANS and settings.small_network is None
     assert (settings.device, settings.executor, settings.validate) == ("cuda", "slurm", True)
     assert settings.slurm == SlurmSettings(partition="gpu", gpus=1, cpus=16, mem_gb=64, time_min=2880)
@@ -105,10 +106,13 @@ def _profile(**changes):
     ({"nnunet_lesion_oversample": 1.5}, r"nnunet_lesion_oversample must lie in \[0, 1\]"),
     ({"nnunet_lesion_oversample": {"3d_fullres": -0.1}}, r"nnunet_lesion_oversample must lie in \[0, 1\]"),
     ({"nnunet_lesion_oversample": {"3d": 0.5}}, r"nnunet_lesion_oversample: unknown configuration"),
-    ({"nnunet_epochs": {"2d": 3}}, r"nnunet_epochs must give a whole number >= 1 for each configuration.*3d_fullres"),
-    ({"nnunet_epochs": {"2d": 0, "3d_fullres": 2}}, r"nnunet_epochs must give a whole number >= 1"),
+    ({"nnunet_epochs": {"2d": 3}}, r"nnunet_epochs must be a whole number >= 1, or give one for each configuration.*3d_fullres"),
+    ({"nnunet_epochs": {"2d": 0, "3d_fullres": 2}}, r"nnunet_epochs must be a whole number >= 1"),
     ({"nnunet_parallel_jobs": 0}, r"nnunet_parallel_jobs must be at least 1, got 0"),
     ({"nnunet_tile_batch": 0}, r"nnunet_tile_batch must be at least 1, got 0"),
+    ({"nnunet_optimizer": "adam"}, r"nnunet_optimizer must be one of \['sgd', 'adamw'\].*got 'adam'"),
+    ({"nnunet_optimizer": {"2d": "sgd"}}, r"nnunet_optimizer must be .*each configuration.*3d_fullres"),
+    ({"nnunet_learning_rate": {"2d": 0.03, "3d_fullres": 0}}, r"nnunet_learning_rate must be a number > 0"),
     ({"nnunet_tile_step": 0}, r"nnunet_tile_step must lie in \(0, 1\], got 0"),
     ({"nnunet_unseen_site_models": ["chunks_native 3d_fullres"]}, r"nnunet_unseen_site_models: .* not in nnunet_grid"),
     ({"nnunet_unseen_site_models": "chunks_native 2d"}, r"nnunet_unseen_site_models must be list or null"),
@@ -189,6 +193,17 @@ def test_epochs_are_set_per_configuration(tmp_path):
     assert settings_from_profile(_profile(nnunet_epochs=4)).epochs_of("3d_fullres") == 4
 
 
+def test_optimizer_and_learning_rate_are_set_per_configuration(tmp_path):
+    settings = settings_from_profile(_profile(nnunet_optimizer={"2d": "sgd", "3d_fullres": "adamw"},
+                                              nnunet_learning_rate={"2d": 0.03, "3d_fullres": 0.003}))
+    two_d = TrainJob.from_settings(settings, tmp_path, "901", "2d", 0).schedule
+    three_d = TrainJob.from_settings(settings, tmp_path, "901", "3d_fullres", 0).schedule
+    assert (two_d.optimizer, two_d.learning_rate) == ("sgd", 0.03)
+    assert (three_d.optimizer, three_d.learning_rate) == ("adamw", 0.003)
+    single = settings_from_profile(_profile(nnunet_optimizer="adamw", nnunet_learning_rate=0.002))
+    assert (single.optimizer_of("2d"), single.learning_rate_of("3d_fullres")) == ("adamw", 0.002)
+
+
 def test_unseen_sites_are_predicted_by_the_listed_models_only():
     listed = settings_from_profile(_profile(nnunet_unseen_site_models=["chunks_native 2d"]))
     assert listed.predicts("chunks_native", "2d", "BWH") and listed.predicts("chunks_native", "2d", "TUM")
@@ -245,6 +260,14 @@ def test_a_broken_record_reads_as_no_record(tmp_path):
     assert read_schedule(tmp_path) is None
     (tmp_path / RECORD_NAME).write_text('{"schedule": {"trainer": "x", "bogus": 1}}')
     assert read_schedule(tmp_path) is None
+
+
+def test_a_record_without_optimizer_reads_as_sgd_and_matches_an_sgd_schedule(tmp_path):
+    old = {"trainer": BASE, "epochs": 4, "iterations_per_epoch": 2, "val_iterations_per_epoch": 1,
+           "oversample_foreground": 0.8, "learning_rate": 0.03, "lesion_oversample": 0.0}
+    (tmp_path / RECORD_NAME).write_text(json.dumps({"schedule": old}))
+    assert read_schedule(tmp_path) == Schedule(**old, optimizer="sgd")
+    assert read_schedule(tmp_path) != Schedule(**old, optimizer="adamw")
 
 
 def test_poly_lr_decays_every_parameter_group():
@@ -622,3 +645,40 @@ def test_prepare_builds_only_the_variants_of_the_grid_and_names_images_left_out(
     out = capsys.readouterr().out
     assert "left out of chunks_straightened: sub-tum001 ses-1 chunk 2: failed: cord mask has a gap" in out
     assert "chunk 1" not in out
+
+
+def test_prepare_plans_datasets_side_by_side_in_grid_order_and_raises_after_the_running_one(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from sclesion.nnunet import runner
+    from sclesion.nnunet.environment import NnunetStepError
+
+    running, most, planned = set(), [], []
+    lock = threading.Lock()
+
+    def fake_plan(spec, *args, **kwargs):
+        with lock:
+            running.add(spec.key)
+            most.append(len(running))
+        time.sleep(0.1 if spec.key == "chunks_native" else 0.02)  # the first dataset ends last
+        with lock:
+            running.discard(spec.key)
+            planned.append(spec.key)
+        if spec.key == "chunks_two_sites":
+            raise NnunetStepError("planning chunks_two_sites failed")
+        return tmp_path / f"{spec.name}.json"
+
+    monkeypatch.setattr(runner, "convert_dataset",
+                        lambda spec, *args, **kwargs: pd.DataFrame({"subset": ["imagesTr", "imagesTs_TUM"]}))
+    monkeypatch.setattr(runner, "plan", fake_plan)
+    grid = {"chunks_native": ("2d",), "chunks_cervical": ("2d",)}
+    prepared = runner.prepare(NnunetSettings(grid=grid, parallel_jobs=2), tmp_path, tmp_path, pd.DataFrame(),
+                              progress=False)
+    assert prepared["dataset"].tolist() == ["chunks_native", "chunks_cervical"]  # grid order, not finishing order
+    assert planned == ["chunks_cervical", "chunks_native"] and max(most) == 2
+    planned.clear()
+    with pytest.raises(NnunetStepError, match="planning chunks_two_sites failed"):
+        runner.prepare(NnunetSettings(grid={"chunks_native": ("2d",), "chunks_two_sites": ("2d",)}, parallel_jobs=2),
+                       tmp_path, tmp_path, pd.DataFrame(), progress=False)
+    assert "chunks_native" in planned and not running  # the running dataset finished before the error

@@ -49,8 +49,8 @@ VARIANT_COLUMNS: list[str] = [
 #: Settings compared by :func:`settings_changes` (the ones that change the method; not workers or paths).
 METHOD_SETTINGS: tuple[str, ...] = (
     "folds", "n_folds", "trainer", "epochs", "iterations_per_epoch", "val_iterations_per_epoch",
-    "oversample_foreground", "learning_rate", "lesion_oversample", "plans", "base_features", "max_features",
-    "max_stages", "batch_size", "max_patch", "device", "tile_batch", "tile_step",
+    "oversample_foreground", "learning_rate", "optimizer", "lesion_oversample", "plans", "base_features",
+    "max_features", "max_stages", "batch_size", "max_patch", "device", "tile_batch", "tile_step",
 )
 #: Columns identifying a test set in the prediction index and in :func:`score_grid`'s metrics table.
 GRID_COLUMNS: list[str] = ["dataset", "variant", "configuration", "fold", "site"]
@@ -488,11 +488,16 @@ def paper_image_counts() -> pd.DataFrame:
 
 
 def last_epochs(training_curves: pd.DataFrame) -> pd.DataFrame:
-    """Per model (dataset, configuration, fold): epochs run, minutes, and the last epoch's losses and pseudo Dice.
+    """Per model (dataset, configuration, fold): epochs run, minutes, the last epoch's losses and pseudo Dice, and
+    ``lesion_from_epoch``, the first epoch (0-based, as nnU-Net logs them) whose lesion pseudo Dice is above 0
+    (NaN when none is).
 
     ``training_curves`` is :func:`sclesion.nnunet.curves.grid_curves`' table (one row per epoch).
     """
-    return training_curves.groupby(["dataset", "configuration", "fold"], sort=False).agg(
+    curves = training_curves.assign(lesion_epoch=training_curves["epoch"].where(
+        training_curves["pseudo_dice_lesion"] > 0))
+    return curves.groupby(["dataset", "configuration", "fold"], sort=False).agg(
         epochs=("epoch", "size"), minutes=("epoch_seconds", lambda s: s.sum() / 60),
         train_loss=("train_loss", "last"), val_loss=("val_loss", "last"),
-        pseudo_dice_cord=("pseudo_dice_cord", "last"), pseudo_dice_lesion=("pseudo_dice_lesion", "last"))
+        pseudo_dice_cord=("pseudo_dice_cord", "last"), pseudo_dice_lesion=("pseudo_dice_lesion", "last"),
+        lesion_from_epoch=("lesion_epoch", "min"))

@@ -59,6 +59,7 @@ class TrainJob:
     oversample_foreground: float
     learning_rate: float
     lesion_oversample: float
+    optimizer: str
     plans: str
     device: str
     threads: int
@@ -76,8 +77,9 @@ class TrainJob:
             epochs=settings.epochs_of(configuration),
             iterations_per_epoch=settings.iterations_per_epoch,
             val_iterations_per_epoch=settings.val_iterations_per_epoch,
-            oversample_foreground=settings.oversample_foreground, learning_rate=settings.learning_rate,
-            lesion_oversample=settings.lesion_share(configuration),
+            oversample_foreground=settings.oversample_foreground,
+            learning_rate=settings.learning_rate_of(configuration),
+            lesion_oversample=settings.lesion_share(configuration), optimizer=settings.optimizer_of(configuration),
             plans=settings.plans,
             device=settings.device, threads=settings.threads, n_proc=settings.n_proc, n_proc_da=settings.n_proc_da,
             validate=settings.validate,
@@ -87,7 +89,7 @@ class TrainJob:
     def schedule(self) -> Schedule:
         """The trainer and schedule of the job (recorded in the fold folder once trained)."""
         return Schedule(self.trainer, self.epochs, self.iterations_per_epoch, self.val_iterations_per_epoch,
-                        self.oversample_foreground, self.learning_rate, self.lesion_oversample)
+                        self.oversample_foreground, self.learning_rate, self.lesion_oversample, self.optimizer)
 
     @property
     def model_dir(self) -> Path:

@@ -27,6 +27,7 @@ processes) go to
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -40,7 +41,6 @@ from sclesion.core.errors import InputError
 from sclesion.core.workers import process_pool
 from sclesion.nnunet.convert import convert_dataset, read_cases
 from sclesion.nnunet.datasets import NnunetFolders, dataset_spec
-from sclesion.nnunet.environment import NnunetStepError
 from sclesion.nnunet.preprocess import plan
 from sclesion.nnunet.predict import predict_files
 from sclesion.nnunet.settings import NnunetSettings
@@ -89,21 +89,48 @@ def prepare(settings: NnunetSettings, bids_root: str | Path, work_dir: str | Pat
     pandas.DataFrame
         One row per dataset: ``dataset``, ``name``, ``variant``, ``n_training``, ``n_test``, ``plans``.
     """
-    rows = []
     keys = sorted({job.dataset for job in grid_jobs(settings, work_dir, datasets)}, key=list(settings.grid).index)
     needed = tuple(v for v in VARIANTS if v != "chunks_native" and any(dataset_spec(k).variant == v for k in keys))
     if needed:
         built = build_variants(bids_root, work_dir, variants=needed, n_jobs=n_jobs, progress=progress)
         for row in built[built["status"].str.startswith("failed")].itertuples(index=False):
             tqdm.write(f"left out of {row.variant}: {row.participant_id} {row.session} chunk {row.chunk}: {row.status}")
-    for key in tqdm(keys, desc="converting and planning", unit="dataset", disable=not progress):
+
+    def convert_and_plan(key: str) -> dict:
         spec = dataset_spec(key)
         cases = convert_dataset(spec, bids_root, work_dir, split, n_jobs=n_jobs, progress=False)
         plans = plan(spec, work_dir, settings)
         n_train = int((cases["subset"] == "imagesTr").sum())
-        rows.append({"dataset": key, "name": spec.name, "variant": spec.variant, "n_training": n_train,
-                     "n_test": len(cases) - n_train, "plans": plans})
+        return {"dataset": key, "name": spec.name, "variant": spec.variant, "n_training": n_train,
+                "n_test": len(cases) - n_train, "plans": plans}
+
+    # Side by side: most of a small dataset's planning is nnU-Net's process start-up, which then overlaps.
+    with tqdm(total=len(keys), desc="converting and planning", unit="dataset", disable=not progress) as bar:
+        rows = _side_by_side([functools.partial(convert_and_plan, key) for key in keys], settings.parallel_jobs, bar)
     return pd.DataFrame(rows)
+
+
+def _side_by_side(calls: list, parallel: int, bar) -> list:
+    """Call the argument-less functions ``calls``, ``parallel`` at a time in threads, starting them in list order.
+
+    Returns their results in list order and ticks ``bar`` once per call. The first exception is raised once the
+    calls already running have ended; the calls not started by then are not run.
+    """
+    results: dict[int, object] = {}
+    failure = None
+    with ThreadPoolExecutor(max_workers=max(1, int(parallel))) as pool:
+        futures = {pool.submit(call): i for i, call in enumerate(calls)}
+        for future in as_completed(futures):
+            try:
+                results[futures[future]] = future.result()
+            except Exception as err:  # raised below, once the running calls have ended
+                failure = failure or err
+                for other in futures:
+                    other.cancel()
+            bar.update()
+    if failure is not None:
+        raise failure
+    return [results[i] for i in range(len(calls))]
 
 
 def run_local(jobs: list[TrainJob], progress: bool = True, parallel: int = 1) -> pd.DataFrame:
@@ -132,26 +159,13 @@ def run_local(jobs: list[TrainJob], progress: bool = True, parallel: int = 1) ->
         status = run_job(job)
         return {"job": job.label, "status": status, "seconds": round(time.perf_counter() - start, 1)}
 
-    rows: dict[int, dict] = {}
-    bar = tqdm(total=len(jobs), desc="training", unit="model", disable=not progress)
     # Side by side, the longest (3d) jobs start first, so that the short ones fill the gaps at the end.
     order = sorted(range(len(jobs)), key=lambda i: jobs[i].configuration == "2d") if parallel > 1 else range(len(jobs))
     # Threads only wait for the training processes; the pool's threads start them, so they outlive them.
-    with ThreadPoolExecutor(max_workers=max(1, int(parallel))) as pool:
-        futures = {pool.submit(timed, jobs[i]): i for i in order}
-        failure = None
-        for future in as_completed(futures):
-            try:
-                rows[futures[future]] = future.result()
-            except NnunetStepError as err:
-                failure = failure or err
-                for other in futures:
-                    other.cancel()  # jobs not started yet; running ones finish
-            bar.update()
-    bar.close()
-    if failure is not None:
-        raise failure
-    return pd.DataFrame([rows[i] for i in sorted(rows)], columns=["job", "status", "seconds"])
+    with tqdm(total=len(jobs), desc="training", unit="model", disable=not progress) as bar:
+        done = _side_by_side([functools.partial(timed, jobs[i]) for i in order], parallel, bar)
+    rows = dict(zip(order, done))
+    return pd.DataFrame([rows[i] for i in range(len(jobs))], columns=["job", "status", "seconds"])
 
 
 def slurm_executor(settings: NnunetSettings, folder: str | Path, name: str = "sclesion-nnunet"):

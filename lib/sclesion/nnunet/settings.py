@@ -11,7 +11,8 @@ nnunet_epochs                      epochs (a number, or one per configuration)  
 nnunet_iterations_per_epoch        training iterations per epoch                                     250
 nnunet_val_iterations_per_epoch    validation iterations per epoch                                   50
 nnunet_oversample_foreground       share of each batch centred on foreground                         0.33
-nnunet_learning_rate               initial learning rate (polynomial decay)                          0.01
+nnunet_learning_rate               initial learning rate, polynomial decay (per configuration)       0.01
+nnunet_optimizer                   ``sgd`` (nnU-Net's) or ``adamw`` (per configuration)              sgd
 nnunet_lesion_oversample           share of training draws centred on a lesion (per configuration)   0
 nnunet_plans                       plans to train with: ``nnUNetPlans`` (nnU-Net's) or a small copy  nnUNetPlans
 nnunet_base_features               small copy only: feature maps of the first stage (doubling)      -
@@ -40,6 +41,7 @@ from typing import Any
 
 from sclesion.core.errors import InputError
 from sclesion.nnunet.datasets import dataset_spec
+from sclesion.nnunet.trainer import OPTIMIZERS
 
 #: nnU-Net's own plans identifier.
 DEFAULT_PLANS = "nnUNetPlans"
@@ -70,7 +72,8 @@ class NnunetSettings:
     iterations_per_epoch: int = 250
     val_iterations_per_epoch: int = 50
     oversample_foreground: float = 0.33
-    learning_rate: float = 0.01
+    learning_rate: float | dict[str, float] = 0.01
+    optimizer: str | dict[str, str] = "sgd"
     lesion_oversample: float | dict[str, float] = 0.0
     plans: str = DEFAULT_PLANS
     base_features: int | None = None
@@ -105,8 +108,15 @@ class NnunetSettings:
 
     def epochs_of(self, configuration: str) -> int:
         """``nnunet_epochs`` of one configuration (a number applies to all)."""
-        value = self.epochs
-        return int(value[configuration]) if isinstance(value, dict) else int(value)
+        return int(_of(self.epochs, configuration))
+
+    def learning_rate_of(self, configuration: str) -> float:
+        """``nnunet_learning_rate`` of one configuration (a number applies to all)."""
+        return float(_of(self.learning_rate, configuration))
+
+    def optimizer_of(self, configuration: str) -> str:
+        """``nnunet_optimizer`` of one configuration (a name applies to all)."""
+        return str(_of(self.optimizer, configuration))
 
     def predicts(self, dataset: str, configuration: str, site: str) -> bool:
         """Whether the grid's model ``dataset`` x ``configuration`` predicts the test set of ``site``: TUM's
@@ -121,12 +131,17 @@ class NnunetSettings:
         return tuple(c for c in CONFIGURATIONS if c in used)
 
 
+def _of(value, configuration: str):
+    """A per-configuration profile value: ``value[configuration]`` for a dict, else ``value`` itself."""
+    return value[configuration] if isinstance(value, dict) else value
+
+
 _NUMBER = (int, float)
 #: Accepted YAML value types of each ``nnunet_*`` key (without the prefix); None means the key may be null.
 KEY_TYPES: dict[str, tuple[type, ...]] = {
     "folds": (list,), "n_folds": (int,), "trainer": (str,), "epochs": (int, dict), "iterations_per_epoch": (int,),
-    "val_iterations_per_epoch": (int,), "oversample_foreground": _NUMBER, "learning_rate": _NUMBER,
-    "lesion_oversample": (*_NUMBER, dict),
+    "val_iterations_per_epoch": (int,), "oversample_foreground": _NUMBER, "learning_rate": (*_NUMBER, dict),
+    "optimizer": (str, dict), "lesion_oversample": (*_NUMBER, dict),
     "plans": (str,), "base_features": (int, type(None)), "max_features": (int, type(None)),
     "max_stages": (int, type(None)), "batch_size": (dict, type(None)), "max_patch": (dict, type(None)),
     "device": (str,), "threads": (int,), "parallel_jobs": (int,), "tile_batch": (int,), "tile_step": _NUMBER,
@@ -144,6 +159,16 @@ def _check_type(key: str, value: Any) -> None:
     if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
         names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
         raise InputError(f"nnunet_{key} must be {names}, got {value!r}")
+
+
+def _check_per_configuration(settings: NnunetSettings, key: str, valid, wanted: str) -> None:
+    """Refuse ``nnunet_<key>`` unless it is one valid value or a dict giving one for each configuration of the grid."""
+    value = getattr(settings, key)
+    values = value if isinstance(value, dict) else {"": value}
+    missing = isinstance(value, dict) and any(c not in value for c in settings.configurations)
+    if missing or not all(valid(v) for v in values.values()):
+        raise InputError(f"nnunet_{key} must be {wanted}, or give one for each configuration of the grid "
+                         f"({', '.join(settings.configurations)}); got {value!r}")
 
 
 def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
@@ -201,11 +226,11 @@ def settings_from_profile(profile: dict[str, Any]) -> NnunetSettings:
                          f"{CONFIGURATIONS}")
     if any(isinstance(v, bool) or not isinstance(v, _NUMBER) or not 0 <= v <= 1 for v in shares.values()):
         raise InputError(f"nnunet_lesion_oversample must lie in [0, 1], got {settings.lesion_oversample!r}")
-    if isinstance(settings.epochs, dict):
-        missing = [c for c in settings.configurations if c not in settings.epochs]
-        if missing or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in settings.epochs.values()):
-            raise InputError(f"nnunet_epochs must give a whole number >= 1 for each configuration of the grid "
-                             f"({', '.join(settings.configurations)}), got {settings.epochs!r}")
+    _check_per_configuration(settings, "epochs", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                             "a whole number >= 1")
+    _check_per_configuration(settings, "learning_rate",
+                             lambda v: isinstance(v, _NUMBER) and not isinstance(v, bool) and v > 0, "a number > 0")
+    _check_per_configuration(settings, "optimizer", lambda v: v in OPTIMIZERS, f"one of {list(OPTIMIZERS)}")
     if any(not 0 <= f < settings.n_folds for f in settings.folds):
         raise InputError(f"nnunet_folds {list(settings.folds)} must lie in 0..{settings.n_folds - 1}")
     small = settings.small_network

@@ -16,6 +16,10 @@ What the class changes, and nothing else:
 * the share of foreground-centred samples, ``oversample_foreground_percent`` (paper: nnU-Net's 0.33; the
   CPU demo raises it so that its few iterations see the small lesions more often);
 * the initial learning rate (paper: nnU-Net's 0.01; the demo's short schedule starts higher);
+* the optimizer (:data:`OPTIMIZERS`): nnU-Net's SGD (paper), or the AdamW of nnU-Net's own
+  ``nnUNetTrainerAdam`` variant (weight decay 3e-5, AMSGrad). On the CPU demo's short schedule SGD leaves the
+  3d_fullres lesion output stuck at "no lesion" for most of the run, where AdamW learns the lesions within a few
+  epochs (measured in ``benchmarks/bench_training.py``'s notes and chapter 04);
 * optionally (``lesion_oversample`` > 0; paper: 0, nnU-Net's sampling unchanged), a share of the training
   samples drawn from the cases that hold lesion voxels and centred on one of them
   (:class:`LesionOversampledCases`). nnU-Net's oversampling centres a foreground sample on a region chosen at
@@ -24,8 +28,7 @@ What the class changes, and nothing else:
   the share of patches holding lesion voxels);
 * the learning-rate schedule object: nnU-Net 2.5.2's ``PolyLRScheduler`` passes an argument that torch
   2.13 no longer accepts, so :class:`PolyLR` applies the same polynomial decay,
-  ``lr = initial_lr * (1 - epoch / num_epochs) ** 0.9``, set at the start of every epoch, with nnU-Net's
-  SGD (momentum 0.99, Nesterov, weight decay 3e-5).
+  ``lr = initial_lr * (1 - epoch / num_epochs) ** 0.9``, set at the start of every epoch.
 
 The loss, network, data augmentation and everything else come from the base class, e.g.
 ``nnUNetTrainerDiceCELoss_noSmooth`` (Dice + BCE on the regions, Dice without smoothing term), the paper's.
@@ -55,6 +58,9 @@ DEFAULT_SCHEDULE = (1000, 250, 50)
 DEFAULT_OVERSAMPLE = 0.33
 #: nnU-Net's default initial learning rate.
 DEFAULT_LEARNING_RATE = 1e-2
+#: Optimizers a schedule may name: ``sgd`` is nnU-Net's default (momentum 0.99, Nesterov), ``adamw`` the
+#: optimizer of nnU-Net's ``nnUNetTrainerAdam`` (AMSGrad); both with nnU-Net's weight decay.
+OPTIMIZERS = ("sgd", "adamw")
 
 
 class LesionOversampledCases:
@@ -148,6 +154,8 @@ class Schedule:
     lesion_oversample : float
         Share of the training draws replaced by a lesion case, centred on a lesion voxel when the sample is a
         foreground one (:class:`LesionOversampledCases`); 0 keeps nnU-Net's sampling.
+    optimizer : str
+        One of :data:`OPTIMIZERS` (records written before this field existed read as ``sgd``, which they used).
     """
 
     trainer: str
@@ -157,6 +165,7 @@ class Schedule:
     oversample_foreground: float = DEFAULT_OVERSAMPLE
     learning_rate: float = DEFAULT_LEARNING_RATE
     lesion_oversample: float = 0.0
+    optimizer: str = "sgd"
 
 
 def write_record(fold_dir: str | Path, schedule: Schedule, **extra) -> Path:
@@ -187,12 +196,15 @@ def trainer_class(schedule: Schedule) -> type:
     Raises
     ------
     ValueError
-        If nnU-Net has no trainer called ``schedule.trainer``.
+        If nnU-Net has no trainer called ``schedule.trainer``, or ``schedule.optimizer`` is not one of
+        :data:`OPTIMIZERS`.
     """
     import nnunetv2
     import torch
     from nnunetv2.utilities.find_class_by_name import recursive_find_python_class
 
+    if schedule.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {schedule.optimizer!r}; choose from {list(OPTIMIZERS)}")
     base = schedule.trainer
     parent = recursive_find_python_class(f"{nnunetv2.__path__[0]}/training/nnUNetTrainer", base,
                                          "nnunetv2.training.nnUNetTrainer")
@@ -222,8 +234,12 @@ def trainer_class(schedule: Schedule) -> type:
         return training, validation
 
     def configure_optimizers(self):
-        optimizer = torch.optim.SGD(self.network.parameters(), self.initial_lr, weight_decay=self.weight_decay,
-                                    momentum=0.99, nesterov=True)
+        if schedule.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(self.network.parameters(), self.initial_lr, weight_decay=self.weight_decay,
+                                          amsgrad=True)
+        else:
+            optimizer = torch.optim.SGD(self.network.parameters(), self.initial_lr, weight_decay=self.weight_decay,
+                                        momentum=0.99, nesterov=True)
         return optimizer, PolyLR(optimizer, self.initial_lr, self.num_epochs)
 
     return type(base, (parent,), {"__init__": __init__, "configure_optimizers": configure_optimizers,
