@@ -631,3 +631,29 @@ def test_nnunets_own_predictor_loads_the_model_and_agrees_with_segment(segmented
     row = segmented_2d[2].iloc[0]
     np.testing.assert_array_equal(_data(row["sc_seg"]), (theirs > 0).astype(np.uint8))
     np.testing.assert_array_equal(_data(row["lesion_seg"]), (theirs == 2).astype(np.uint8))
+
+
+def test_progress_png_is_redrawn_at_most_once_a_minute_and_after_the_last_epoch(monkeypatch):
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from sclesion.nnunet import trainer as module
+
+    drawn = []
+
+    class Logger:
+        def plot_progress_png(self, folder):
+            drawn.append(fold.current_epoch)
+
+    def nnunet_epoch_end(self):  # what matters of nnU-Net's: it draws, then counts the epoch
+        self.logger.plot_progress_png("fold_0")
+        self.current_epoch += 1
+
+    monkeypatch.setattr(nnUNetTrainer, "on_epoch_end", nnunet_epoch_end)
+    clock = iter([0.0, 10.0, 70.0, 80.0, 90.0])  # seconds at the end of epochs 0-4
+    monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    cls = module.trainer_class(Schedule(TRAINER, 5, 2, 1))
+    fold = SimpleNamespace(current_epoch=0, num_epochs=5, logger=Logger())
+    for _ in range(5):
+        cls.on_epoch_end(fold)
+    assert drawn == [0, 2, 4] and fold.current_epoch == 5
+    assert "plot_progress_png" not in vars(fold.logger)  # the logger draws again after a skipped epoch

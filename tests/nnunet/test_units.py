@@ -682,3 +682,45 @@ def test_prepare_plans_datasets_side_by_side_in_grid_order_and_raises_after_the_
         runner.prepare(NnunetSettings(grid={"chunks_native": ("2d",), "chunks_two_sites": ("2d",)}, parallel_jobs=2),
                        tmp_path, tmp_path, pd.DataFrame(), progress=False)
     assert "chunks_native" in planned and not running  # the running dataset finished before the error
+
+
+def test_planning_makes_nnunets_spawned_pools_fork_in_its_own_process_only():
+    import subprocess
+    import sys
+
+    code = ("import multiprocessing\n"
+            "from sclesion.nnunet.preprocess import _fork_worker_pools\n"
+            "before = multiprocessing.get_context('spawn').get_start_method()\n"
+            "_fork_worker_pools()\n"
+            "print(before, multiprocessing.get_context('spawn').get_start_method(),"
+            " multiprocessing.get_context('forkserver').get_start_method())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["spawn", "fork" if sys.platform == "linux" else "spawn", "forkserver"]
+    import multiprocessing
+    assert multiprocessing.get_context("spawn").get_start_method() == "spawn"  # this process is untouched
+
+
+def test_test_sets_side_by_side_start_with_3d_then_the_largest(tmp_path, monkeypatch):
+    import contextlib
+    from concurrent.futures import Future
+
+    from sclesion.nnunet import runner
+
+    started = []
+
+    class FakePool:
+        def submit(self, function, **task):
+            started.append(task["out_dir"])
+            future = Future()
+            future.set_result(None)
+            return future
+
+    monkeypatch.setattr(runner, "process_pool", lambda *args, **kwargs: contextlib.nullcontext(FakePool()))
+    tasks = []
+    for name, configuration, size in [("small 2d", "2d", 10), ("large 2d", "2d", 1000), ("small 3d", "3d_fullres", 5),
+                                      ("large 3d", "3d_fullres", 500)]:
+        image = tmp_path / f"{name}.nii.gz"
+        image.write_bytes(b"x" * size)
+        tasks.append((configuration, {"images": [str(image)], "out_dir": name}))
+    runner._predict_test_sets(tasks, parallel=2, progress=False)
+    assert started == ["large 3d", "small 3d", "large 2d", "small 2d"]

@@ -1,6 +1,7 @@
 """nnU-Net's fingerprint, plans and preprocessing for one dataset, sized for small machines.
 
-One call of :func:`plan` runs, in a fresh process (:func:`sclesion.nnunet.environment.run_step`):
+One call of :func:`plan` runs, in a fresh process (:func:`sclesion.nnunet.environment.run_step`) whose
+nnU-Net worker pools fork it (:func:`_fork_worker_pools`):
 
 1. the dataset fingerprint (``nnUNetv2_extract_fingerprint``), with ``nnunet_n_proc`` workers;
 2. the default experiment planner (``nnUNetv2_plan_experiment``; the paper used the default planner), whose
@@ -70,6 +71,7 @@ def plan_in_process(dataset_id: int, dataset_name: str, configurations: list[str
 
     Called by :func:`plan` in a child process; use :func:`plan` instead.
     """
+    _fork_worker_pools()
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
         extract_fingerprint_dataset, plan_experiment_dataset, preprocess_dataset,
     )
@@ -93,6 +95,28 @@ def plan_in_process(dataset_id: int, dataset_name: str, configurations: list[str
         configuration = _base_configuration(plans, identifier)
         preprocess_dataset(dataset_id, DEFAULT_PLANS, [configuration], [n_proc], verbose=False)
         write_text(json.dumps({"configuration": configuration}) + "\n", marker)
+
+
+def _fork_worker_pools() -> None:
+    """On Linux, make nnU-Net's fingerprint and preprocessing pools fork this process instead of spawning one.
+
+    nnU-Net starts both pools with ``multiprocessing.get_context("spawn")``, so every worker imports torch and
+    nnU-Net again: about 5 s per pool on 2 cores, a third of a small dataset's planning (Dataset902 of the demo:
+    35 s forked against 50 s spawned, with identical fingerprint, plans and preprocessed arrays). Forking is safe
+    here because :func:`plan_in_process` runs alone in a fresh process (:func:`plan`) that has run no torch
+    operation, so no thread pool exists to be copied half-way; the change stays inside that process.
+    """
+    import multiprocessing
+    import sys
+
+    if sys.platform != "linux":
+        return
+    original = multiprocessing.get_context
+
+    def get_context(method=None):
+        return original("fork" if method == "spawn" else method)
+
+    multiprocessing.get_context = get_context
 
 
 def plan(spec: DatasetSpec, work_dir: str | Path, settings: NnunetSettings,

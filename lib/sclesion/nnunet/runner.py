@@ -257,12 +257,13 @@ def predict_grid(settings: NnunetSettings, bids_root: str | Path, work_dir: str 
 def _predict_test_sets(tasks: list[tuple[str, dict]], parallel: int, progress: bool) -> None:
     """Run :func:`sclesion.nnunet.predict.predict_files` on each ``(configuration, keyword arguments)`` task: in
     this process (each with its own progress bar) or ``parallel`` at a time in worker processes that die with this
-    one (one bar over the test sets; 3d models first, as they take longest)."""
+    one (one bar over the test sets). Side by side, the 3d models go first and, within each kind, the test sets
+    with the most image data (bytes on disk), so that small ones fill the gaps at the end."""
     if parallel <= 1:
         for _, task in tasks:
             predict_files(**task, progress=progress)
         return
-    order = sorted(tasks, key=lambda task: task[0] == "2d")
+    order = sorted(tasks, key=lambda task: (task[0] == "2d", -sum(Path(p).stat().st_size for p in task[1]["images"])))
     with process_pool(parallel, context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(predict_files, **task, progress=False) for _, task in order]
         for future in tqdm(as_completed(futures), total=len(futures), desc="predicting test sets", unit="set",
