@@ -104,7 +104,7 @@ def prepare(settings: NnunetSettings, bids_root: str | Path, work_dir: str | Pat
         return {"dataset": key, "name": spec.name, "variant": spec.variant, "n_training": n_train,
                 "n_test": len(cases) - n_train, "plans": plans}
 
-    # Side by side: most of a small dataset's planning is nnU-Net's process start-up, which then overlaps.
+    # Side by side, as the trainings: the serial parts of one dataset's conversion and planning overlap another's.
     with tqdm(total=len(keys), desc="converting and planning", unit="dataset", disable=not progress) as bar:
         rows = _side_by_side([functools.partial(convert_and_plan, key) for key in keys], settings.parallel_jobs, bar)
     return pd.DataFrame(rows)

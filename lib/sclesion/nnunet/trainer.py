@@ -19,7 +19,7 @@ What the class changes, and nothing else:
 * the optimizer (:data:`OPTIMIZERS`): nnU-Net's SGD (paper), or the AdamW of nnU-Net's own
   ``nnUNetTrainerAdam`` variant (weight decay 3e-5, AMSGrad). On the CPU demo's short schedule SGD leaves the
   3d_fullres lesion output stuck at "no lesion" for most of the run, where AdamW learns the lesions within a few
-  epochs (measured in ``benchmarks/bench_training.py``'s notes and chapter 04);
+  epochs (chapter 04 gives the measurements);
 * optionally (``lesion_oversample`` > 0; paper: 0, nnU-Net's sampling unchanged), a share of the training
   samples drawn from the cases that hold lesion voxels and centred on one of them
   (:class:`LesionOversampledCases`). nnU-Net's oversampling centres a foreground sample on a region chosen at
@@ -28,8 +28,7 @@ What the class changes, and nothing else:
   the share of patches holding lesion voxels);
 * the learning-rate schedule object: nnU-Net 2.5.2's ``PolyLRScheduler`` passes an argument that torch
   2.13 no longer accepts, so :class:`PolyLR` applies the same polynomial decay,
-  ``lr = initial_lr * (1 - epoch / num_epochs) ** 0.9``, set at the start of every epoch.
-
+  ``lr = initial_lr * (1 - epoch / num_epochs) ** 0.9``, set at the start of every epoch;
 * ``progress.png``: nnU-Net redraws it after every epoch, a 3000 x 5400 pixel figure that takes 1.3 s on this
   CPU (a tenth of a demo epoch); the class redraws it at most every :data:`PLOT_INTERVAL_S` seconds and after the
   last epoch, so a GPU run still shows its progress and every finished fold has the whole curve.
