@@ -718,10 +718,13 @@ def test_test_sets_side_by_side_start_with_3d_then_the_largest(tmp_path, monkeyp
 
     monkeypatch.setattr(runner, "process_pool", lambda *args, **kwargs: contextlib.nullcontext(FakePool()))
     tasks = []
-    for name, configuration, size in [("small 2d", "2d", 10), ("large 2d", "2d", 1000), ("small 3d", "3d_fullres", 5),
-                                      ("large 3d", "3d_fullres", 500)]:
-        image = tmp_path / f"{name}.nii.gz"
+    for name, configuration, size, field in [("small 2d", "2d", 10, 0), ("large 2d", "2d", 1000, 0),
+                                             ("small 3d", "3d_fullres", 5, 0), ("large 3d", "3d_fullres", 500, 0),
+                                             ("straightened 2d", "2d", 10, 2000)]:
+        image, inverse = tmp_path / f"{name}.nii.gz", tmp_path / f"{name}_field.nii.gz"
         image.write_bytes(b"x" * size)
-        tasks.append((configuration, {"images": [str(image)], "out_dir": name}))
+        inverse.write_bytes(b"x" * field)
+        tasks.append((configuration, {"images": [str(image)], "out_dir": name,
+                                      "inverse_fields": [str(inverse)] if field else None}))
     runner._predict_test_sets(tasks, parallel=2, progress=False)
-    assert started == ["large 3d", "small 3d", "large 2d", "small 2d"]
+    assert started == ["large 3d", "small 3d", "straightened 2d", "large 2d", "small 2d"]

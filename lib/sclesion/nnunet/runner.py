@@ -258,12 +258,16 @@ def _predict_test_sets(tasks: list[tuple[str, dict]], parallel: int, progress: b
     """Run :func:`sclesion.nnunet.predict.predict_files` on each ``(configuration, keyword arguments)`` task: in
     this process (each with its own progress bar) or ``parallel`` at a time in worker processes that die with this
     one (one bar over the test sets). Side by side, the 3d models go first and, within each kind, the test sets
-    with the most image data (bytes on disk), so that small ones fill the gaps at the end."""
+    with the most data to read (bytes on disk of the images and, for a straightened set, of the fields that warp
+    its predictions back), so that small ones fill the gaps at the end."""
     if parallel <= 1:
         for _, task in tasks:
             predict_files(**task, progress=progress)
         return
-    order = sorted(tasks, key=lambda task: (task[0] == "2d", -sum(Path(p).stat().st_size for p in task[1]["images"])))
+    def size(task: dict) -> int:
+        return sum(Path(p).stat().st_size for p in task["images"] + (task.get("inverse_fields") or []))
+
+    order = sorted(tasks, key=lambda task: (task[0] == "2d", -size(task[1])))
     with process_pool(parallel, context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(predict_files, **task, progress=False) for _, task in order]
         for future in tqdm(as_completed(futures), total=len(futures), desc="predicting test sets", unit="set",
